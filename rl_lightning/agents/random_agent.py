@@ -1,0 +1,64 @@
+"""``RandomAgent``: uniform random actions, the baseline every learning agent must beat."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+__all__ = ["RandomAgent"]
+
+
+class RandomAgent:
+    """A seed-protocol agent that samples every sub-env's action uniformly from the action space.
+
+    Args:
+        action_space: the action space of one sub-env (``env.single_action_space``).
+        num_envs: number of sub-envs it acts for (``set_num_env`` changes it).
+    """
+
+    def __init__(self, action_space: gym.Space, num_envs: int = 1):
+        self.action_space = action_space
+        self.num_envs = num_envs
+        self.batch_space = gym.vector.utils.batch_space(action_space, num_envs)
+        self.training = True
+
+    @classmethod
+    def for_env(cls, env: gym.vector.VectorEnv) -> "RandomAgent":
+        """An agent factory's body: ``OnlineTrainer(make_env, RandomAgent.for_env)``."""
+        return cls(env.single_action_space, env.num_envs)
+
+    def reset(self, seed: int) -> None:
+        self.batch_space.seed(seed)
+
+    def set_num_env(self, num_envs: int) -> None:
+        if num_envs != self.num_envs:
+            self.num_envs = num_envs
+            self.batch_space = gym.vector.utils.batch_space(self.action_space, num_envs)
+
+    def train(self) -> None:
+        self.training = True
+
+    def eval(self) -> None:
+        self.training = False
+
+    def act(self, observation: Any) -> np.ndarray:
+        return self.batch_space.sample()
+
+    def update(self, observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+               call_back: Optional[Callable[[dict], None]] = None) -> None:
+        """Nothing to learn."""
+
+    def save(self, file_path: Optional[str] = None) -> dict:
+        checkpoint = {"action_space": self.action_space, "num_envs": self.num_envs}
+        if file_path is not None:
+            torch.save(checkpoint, f"{file_path}_agent.t")
+        return checkpoint
+
+    @classmethod
+    def load(cls, file_path: str, checkpoint: Optional[dict] = None) -> "RandomAgent":
+        if checkpoint is None:
+            checkpoint = torch.load(file_path, weights_only=False)
+        return cls(checkpoint["action_space"], checkpoint["num_envs"])

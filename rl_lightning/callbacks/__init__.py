@@ -1,0 +1,5 @@
+"""Lightning callbacks for RL runs."""
+
+from rl_lightning.callbacks.progress import EpisodeProgressBar
+
+__all__ = ["EpisodeProgressBar"]

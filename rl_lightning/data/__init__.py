@@ -1,0 +1,7 @@
+"""From gymnasium vector envs to rollout segments."""
+
+from rl_lightning.data.envs import as_vector_env
+from rl_lightning.data.episodes import EpisodeTracker
+from rl_lightning.data.rollout import RolloutDataset, Segment
+
+__all__ = ["RolloutDataset", "Segment", "EpisodeTracker", "as_vector_env"]

@@ -1,0 +1,145 @@
+"""Per-sub-environment episode bookkeeping: returns, lengths, actions, transitions, frames, agent logs.
+
+An *episode dict* has exactly the seed trainer's eight keys, in its order:
+``ep_return`` (float, summed in float32), ``ep_length`` (int, env steps), ``frames`` (list, ``[]`` when not
+rendering), ``transitions`` (list of ``(obs, action, reward, terminated, truncated)``, ``[]`` unless
+recorded), ``actions`` (list of the sub-env's actions), ``agent_seed`` (the run's seed),
+``episode_index`` (1-based, counted across sub-envs) and ``agent_logs`` (dict of concatenated numpy
+arrays, or ``None``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["EpisodeTracker", "concat_dicts_of_arrays", "get_single_observation", "extract_actual_rewards"]
+
+
+def get_single_observation(observation: Any, index: int) -> Any:
+    """Return sub-env ``index``'s entry of a batched observation (dict observations key by key)."""
+    if isinstance(observation, dict):
+        return {k: (v[index] if hasattr(v, "__getitem__") else v) for k, v in observation.items()}
+    if hasattr(observation, "__getitem__"):
+        return observation[index]
+    raise NotImplementedError(f"Vectorized Observation type {type(observation)} is not defined")
+
+
+def extract_actual_rewards(info: Any, reward: np.ndarray) -> np.ndarray:
+    """Rewards to sum into returns: ``info["actual_reward"]`` where the env reports it, else ``reward``.
+
+    ``info`` is either a list of per-sub-env dicts or gymnasium's dict of batched arrays; in the latter,
+    the ``actual_reward`` array is used only when its shape matches the reward's.
+    """
+    if isinstance(info, (list, tuple)) and len(info) == len(reward):
+        return np.asarray(
+            [entry.get("actual_reward", reward[j]) if isinstance(entry, dict) else reward[j]
+             for j, entry in enumerate(info)],
+            dtype=np.float32,
+        )
+    if isinstance(info, dict) and "actual_reward" in info:
+        actual = np.asarray(info["actual_reward"], dtype=np.float32)
+        if actual.shape == reward.shape:
+            return actual
+    return reward
+
+
+def concat_dicts_of_arrays(chunks: Sequence[dict], axis: int = 0) -> Optional[dict]:
+    """Concatenate dicts of numpy arrays key by key (union of keys, sorted); ``None`` for no chunks.
+
+    Raises:
+        TypeError: a value is not a numpy array.
+    """
+    if not chunks:
+        return None
+    keys = sorted({key for chunk in chunks for key in chunk})
+    out = {}
+    for key in keys:
+        arrays = []
+        for chunk in chunks:
+            if key not in chunk:
+                continue
+            value = chunk[key]
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"agent.log() value for key {key!r} must be np.ndarray, got {type(value).__name__}")
+            arrays.append(value)
+        if arrays:
+            out[key] = np.concatenate(arrays, axis=axis)
+    return out
+
+
+class EpisodeTracker:
+    """Accumulates the running episode of every sub-environment.
+
+    Args:
+        num_envs: number of sub-environments.
+        seed: the run's seed, stored in every episode dict as ``agent_seed``.
+        record_transitions: keep ``(obs, action, reward, terminated, truncated)`` per step.
+        record_actions: keep every action of the episode.
+    """
+
+    def __init__(self, num_envs: int, seed: int, record_transitions: bool = False, record_actions: bool = True):
+        self.num_envs = num_envs
+        self.seed = seed
+        self.record_transitions = record_transitions
+        self.record_actions = record_actions
+        self.returns = np.zeros(num_envs, dtype=np.float32)
+        self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self.actions: list[list] = [[] for _ in range(num_envs)]
+        self.transitions: list[list] = [[] for _ in range(num_envs)]
+        self.frames: list[Any] = [[] for _ in range(num_envs)]
+        self.agent_logs: list[list] = [[] for _ in range(num_envs)]
+
+    def record_step(self, observation: Any, action: Any, reward: np.ndarray, terminated: np.ndarray,
+                    truncated: np.ndarray, info: Any, counted: Optional[np.ndarray]) -> None:
+        """Add one vector step. ``counted[i]`` False marks sub-env ``i``'s reset step, which joins no episode.
+
+        ``observation`` is the batch *before* the step (what the transition starts from).
+        """
+        envs = range(self.num_envs) if counted is None else np.flatnonzero(counted)
+        if self.record_transitions:
+            for i in envs:
+                self.transitions[i].append((get_single_observation(observation, i), action[i], reward[i],
+                                            bool(terminated[i]), bool(truncated[i])))
+        if self.record_actions:
+            for i in envs:
+                self.actions[i].append(action[i])
+        rewards = extract_actual_rewards(info, reward)
+        if counted is None:
+            self.returns += rewards
+            self.lengths += 1
+        else:
+            self.returns += np.where(counted, rewards, 0)
+            self.lengths += counted
+
+    def add_logs(self, entries: Optional[Sequence], counted: Optional[np.ndarray]) -> None:
+        """Keep the non-``None`` entries of ``agent.log()`` (one per sub-env) for their sub-env's episode."""
+        for i, entry in enumerate(entries):
+            if entry is not None and (counted is None or counted[i]):
+                self.agent_logs[i].append(entry)
+
+    def add_frames(self, frames: Sequence) -> None:
+        """Append one rendered frame per sub-env."""
+        for i, frame in enumerate(frames):
+            self.frames[i].append(frame)
+
+    def finish(self, i: int, episode_index: int) -> dict:
+        """Return sub-env ``i``'s finished episode dict and start its next episode."""
+        episode = {
+            "ep_return": float(self.returns[i]),
+            "ep_length": int(self.lengths[i]),
+            "frames": self.frames[i],
+            "transitions": self.transitions[i],
+            "actions": self.actions[i],
+            "agent_seed": self.seed,
+            "episode_index": episode_index,
+            "agent_logs": concat_dicts_of_arrays(self.agent_logs[i], axis=0),
+        }
+        self.returns[i] = 0.0
+        self.lengths[i] = 0
+        self.transitions[i] = []
+        self.actions[i] = []
+        self.agent_logs[i] = []
+        self.frames[i] = []
+        return episode

@@ -1,0 +1,183 @@
+"""Rollout segments: how vector-env steps reach ``training_step``.
+
+Glossary (every count in rl_lightning says which of these it means):
+
+- **vector step**: one ``env.step(actions)`` call on the vector env; it advances every sub-env once.
+- **env step**: one sub-env's share of a vector step. A vector step of 8 sub-envs is 8 env steps;
+  ``total_steps`` and every ``steps`` counter count env steps, summed over sub-envs.
+- **reset step**: under gymnasium's next-step autoreset, the vector step right after a sub-env's episode
+  ended, which that sub-env spends on resetting (action ignored, reward 0). It counts as env steps for
+  the budget; by default it belongs to no episode (``compat="rlbase"`` counts it into the next one).
+- **episode**: one sub-env's run from reset to ``terminated or truncated``; ``num_episodes`` counts
+  episodes across all sub-envs.
+- **segment**: ``segment_steps`` consecutive vector steps collected in one go; the last segment of a run
+  is cut where the budget is reached.
+- **Lightning step**: one ``training_step`` call; it consumes exactly one segment.
+
+Why segments: Lightning's fixed cost per ``training_step`` (~200 µs here) is larger than a whole vector
+step of a cheap env, so one ``training_step`` per vector step would cap throughput at a third of a bare
+loop. Inside a segment every vector step still runs act → env.step → update, in order, with the current
+agent: the :class:`RolloutDriver` (the :class:`~rl_lightning.module.AgentModule`) is called back at each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional, Protocol
+
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from torch.utils.data import IterableDataset
+
+from rl_lightning.data.envs import autoreset_mode, check_render_mode
+from rl_lightning.data.episodes import EpisodeTracker
+from rl_lightning.seeding import sub_env_seeds
+
+__all__ = ["RolloutDataset", "RolloutDriver", "Segment"]
+
+
+class RolloutDriver(Protocol):
+    """What the rollout calls back at every vector step (implemented by ``AgentModule``)."""
+
+    def act(self, observation: Any) -> Any:
+        """Actions for the batched ``observation``."""
+
+    def observe(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                env_steps: int) -> Optional[list]:
+        """After ``env.step``: learn from the step; return the agent's ``log()`` entries or ``None``."""
+
+    def on_vector_step(self, env_steps: int) -> None:
+        """After the step is recorded, before finished episodes are handled."""
+
+    def on_episode_end(self, episode: dict, sub_env: int) -> None:
+        """A sub-env's episode finished on this vector step; ``episode`` is its episode dict."""
+
+
+@dataclass
+class Segment:
+    """What one ``training_step`` receives: a stretch of consecutive vector steps.
+
+    Attributes:
+        episodes: episode dicts finished in this segment, in the order they finished.
+        vector_steps: vector steps collected in this segment.
+        env_steps: env steps of the run so far (summed over sub-envs), reset steps included.
+        episodes_done: episodes finished in the run so far.
+        budget_reached: the run's step or episode budget is spent; no segment follows.
+    """
+
+    episodes: list = field(default_factory=list)
+    vector_steps: int = 0
+    env_steps: int = 0
+    episodes_done: int = 0
+    budget_reached: bool = False
+
+
+class RolloutDataset(IterableDataset):
+    """Steps a vector env and yields :class:`Segment` s until the run's budget is spent.
+
+    The dataset owns the vector env and the per-sub-env :class:`EpisodeTracker`. Iterating it continues the
+    run where the last iteration stopped, so a second epoch ends at once once the budget is spent.
+    Exactly one of ``total_steps`` and ``num_episodes`` is positive.
+
+    Args:
+        env: the vector env (see :func:`rl_lightning.data.envs.as_vector_env`).
+        seed: the run's seed; sub-env ``i`` of rank ``r`` resets with ``seed + r * num_envs + i``.
+        total_steps: step budget in env steps summed over sub-envs; the run stops after the first whole
+            vector step that reaches it.
+        num_episodes: episode budget across sub-envs; the run stops after the vector step on which the count
+            reaches it, keeping every episode that finished on that step.
+        segment_steps: vector steps per segment (per ``training_step``).
+        record_transitions: keep each step's ``(obs, action, reward, terminated, truncated)`` in the episode.
+        count_reset_steps: count reset steps into the next episode, as the seed trainer did.
+        global_rank: this process's rank (its block of sub-env seeds).
+    """
+
+    def __init__(self, env: VectorEnv, *, seed: int, total_steps: int = 0, num_episodes: int = 0,
+                 segment_steps: int = 128, record_transitions: bool = False, count_reset_steps: bool = False,
+                 global_rank: int = 0):
+        super().__init__()
+        check_render_mode(env)
+        self.env = env
+        self.num_envs = int(env.num_envs)
+        self.seed = seed
+        self.total_steps = total_steps
+        self.num_episodes = num_episodes
+        self.segment_steps = segment_steps
+        self.global_rank = global_rank
+        self.render_mode = getattr(env, "render_mode", None)
+        # Reset steps exist only under next-step autoreset; elsewhere there is nothing to leave out.
+        self._skips_reset_steps = not count_reset_steps and autoreset_mode(env) is AutoresetMode.NEXT_STEP
+        self.tracker = EpisodeTracker(self.num_envs, seed, record_transitions=record_transitions)
+        self.driver: Optional[RolloutDriver] = None
+        self.env_steps = 0
+        self.episodes_done = 0
+        self._observation: Any = None
+        self._reset_next = np.zeros(self.num_envs, dtype=bool)
+
+    @property
+    def budget_reached(self) -> bool:
+        """Whether the step or episode budget is spent."""
+        if self.total_steps > 0:
+            return self.env_steps >= self.total_steps
+        return self.episodes_done >= self.num_episodes
+
+    def attach(self, driver: RolloutDriver) -> None:
+        """Set who acts and learns at each vector step."""
+        self.driver = driver
+
+    def __iter__(self) -> Iterator[Segment]:
+        if self.driver is None:
+            raise RuntimeError("RolloutDataset has no driver: call attach(AgentModule) before iterating it.")
+        while not self.budget_reached:
+            yield self.collect()
+
+    def reset_env(self) -> None:
+        """Reset every sub-env with its seed and record the first frames.
+
+        ``SyncVectorEnv`` and ``AsyncVectorEnv`` get the list of sub-env seeds; a native vector env (e.g.
+        CartPole's ``vector_entry_point``) takes one integer, the first of that list, and spreads it itself.
+        """
+        seeds = sub_env_seeds(self.seed, self.num_envs, self.global_rank)
+        per_sub_env = isinstance(self.env, (SyncVectorEnv, AsyncVectorEnv))
+        self._observation, _ = self.env.reset(seed=seeds if per_sub_env else seeds[0])
+        self._render_step()
+
+    def _render_step(self) -> None:
+        if self.render_mode == "human":
+            self.env.envs[0].render()
+        elif self.render_mode in ("ansi", "rgb_array"):
+            self.tracker.add_frames(self.env.render())
+
+    def collect(self) -> Segment:
+        """Run up to ``segment_steps`` vector steps (fewer where the budget ends) and return them."""
+        if self._observation is None:
+            self.reset_env()
+        env, driver, tracker = self.env, self.driver, self.tracker
+        skips_reset_steps = self._skips_reset_steps
+        episodes: list = []
+        vector_steps = 0
+        while vector_steps < self.segment_steps and not self.budget_reached:
+            observation = self._observation
+            action = driver.act(observation)
+            next_observation, reward, terminated, truncated, info = env.step(action)
+            self._render_step()
+            counted = ~self._reset_next if skips_reset_steps and self._reset_next.any() else None
+            tracker.record_step(observation, action, reward, terminated, truncated, info, counted)
+            self.env_steps += self.num_envs
+            entries = driver.observe(next_observation, reward, terminated, truncated, self.env_steps)
+            if entries is not None:
+                tracker.add_logs(entries, counted)
+            driver.on_vector_step(self.env_steps)
+            self._observation = next_observation
+            vector_steps += 1
+            dones = np.logical_or(terminated, truncated)
+            for i in np.flatnonzero(dones):
+                self.episodes_done += 1
+                if self.render_mode == "rgb_array_list":
+                    tracker.frames[i] = env.envs[i].render()
+                episode = tracker.finish(int(i), self.episodes_done)
+                driver.on_episode_end(episode, int(i))
+                episodes.append(episode)
+            if skips_reset_steps:
+                self._reset_next = dones
+        return Segment(episodes, vector_steps, self.env_steps, self.episodes_done, self.budget_reached)

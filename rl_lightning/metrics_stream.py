@@ -1,0 +1,74 @@
+"""The per-run metrics stream: ``metrics_run{r}.pkl``, a sequence of pickled lists of episode dicts.
+
+Chunks are appended as a run goes (highest pickle protocol), so a crash loses at most the chunk being
+written; readers load chunk after chunk until the end of the file. A torn final chunk (the process was
+killed while writing it) is dropped with a warning, never an exception.
+
+Security: reading a pickle runs code chosen by whoever wrote it. Load metrics files only from sources you
+trust.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+from typing import Sequence
+
+__all__ = ["MetricsStreamWriter", "read_metrics_stream", "metrics_stream_path"]
+
+
+def metrics_stream_path(exp_dir: str, run_idx: int) -> str:
+    """``exp_dir/metrics_run{run_idx}.pkl``."""
+    return os.path.join(exp_dir, f"metrics_run{run_idx}.pkl")
+
+
+class MetricsStreamWriter:
+    """Appends chunks of episode dicts to one run's metrics file.
+
+    Args:
+        path: the file, usually :func:`metrics_stream_path`.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def remove_stale(self) -> None:
+        """Delete a file left by an earlier run, so a fresh run does not append to it."""
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+    def append(self, chunk: Sequence[dict]) -> None:
+        """Append one chunk (a list of episode dicts); an empty chunk writes nothing."""
+        if not chunk:
+            return
+        with open(self.path, "ab") as f:
+            pickle.dump(list(chunk), f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_metrics_stream(path: str) -> list:
+    """Return every episode dict of a metrics file, chunk after chunk.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        TypeError: a chunk is not a list (the file is not a metrics stream).
+    """
+    episodes: list = []
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        while f.tell() < size:
+            start = f.tell()
+            try:
+                chunk = pickle.load(f)
+            except (EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError) as err:
+                warnings.warn(
+                    f"{path}: the chunk at byte {start} is incomplete ({type(err).__name__}); it was dropped and the "
+                    f"{len(episodes)} episodes before it were loaded. The run was probably killed while writing it.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
+            if not isinstance(chunk, list):
+                raise TypeError(f"{path}: expected each pickle chunk to be a list, got {type(chunk).__name__}")
+            episodes.extend(chunk)
+    return episodes

@@ -1,0 +1,273 @@
+"""``AgentModule``: a seed-protocol agent trained by a real Lightning ``Trainer``.
+
+Each ``training_step`` pulls one :class:`~rl_lightning.data.rollout.Segment` from the
+:class:`~rl_lightning.data.rollout.RolloutDataset`; pulling it is what collects it, so every vector step
+runs act → env.step → update with the current agent and nothing is collected ahead (``training_step``
+takes ``dataloader_iter``, which turns off Lightning's prefetch). What the seed trainer does per finished
+episode happens at the vector step the episode finished on: the metrics stream, the best-agent
+snapshot, the ``ep_return``/``ep_length`` callback and the periodic checkpoint. Per-episode logging goes
+straight to the ``call_back`` logger, bypassing ``self.log``'s per-call machinery.
+
+The module stops the fit itself when the budget is spent (``trainer.should_stop``), so
+``lightning.pytorch.Trainer().fit(AgentModule(...))`` ends at the run's budget whatever ``max_epochs`` is.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Iterator, Optional, Union
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from rl_lightning.data.envs import EnvLike, as_vector_env
+from rl_lightning.data.rollout import RolloutDataset, Segment
+from rl_lightning.metrics_stream import MetricsStreamWriter, metrics_stream_path
+from rl_lightning.protocol import check_agent, greedy_act
+from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
+from rl_lightning.validation import COMPAT_MODES, check_budget, check_choice, check_int
+
+__all__ = ["AgentModule", "DEFAULT_SEGMENT_STEPS"]
+
+#: Vector steps per ``training_step`` for agents that do not ask for another length (measured: ~0.9x a bare loop).
+DEFAULT_SEGMENT_STEPS = 128
+
+
+def _keep_as_is(item: Any) -> Any:
+    # DataLoader(batch_size=None) would convert numpy arrays to tensors item by item; segments pass untouched.
+    return item
+
+
+class AgentModule(pl.LightningModule):
+    """Wraps a seed-protocol agent (a plain object with ``act``/``update``/...) as a LightningModule.
+
+    Args:
+        agent: the agent, or a factory ``agent(env)`` called with the vector env.
+        env: a vector env, a plain ``gymnasium.Env`` (wrapped into a one-sub-env ``SyncVectorEnv``), or a
+            zero-argument factory of either.
+        total_steps: step budget, env steps summed over sub-envs (step mode).
+        num_episodes: episode budget across sub-envs (episode mode). Exactly one of the two is positive.
+        seed: the run's seed (``agent.reset(seed)``; sub-env ``i`` resets with ``seed + i``).
+        run_idx: 1-based run index, used in tags (``ep_return/run_{run_idx}``) and file names.
+        train: ``True`` trains (``reset``, ``train()``, ``update`` every vector step); ``False`` acts greedily
+            without updates (``eval()`` only; see ``compat``).
+        call_back: the seed-style logger called as ``call_back(dict, tag, counter, force=...)``;
+            ``EmptyCallBack`` when ``None``. The module does not close it: its owner does.
+        exp_dir: folder for the metrics stream and agent files; needed by ``dump_metrics`` and
+            ``checkpoint_freq``.
+        dump_metrics: stream episode dicts to ``exp_dir/metrics_run{run_idx}.pkl``.
+        checkpoint_freq: ``None`` writes no agent files; otherwise ``Run{r}_Last_agent.t`` and
+            ``Run{r}_Best_agent.t`` at the end, and, when positive, ``Run{r}_E{n}_agent.t`` every
+            ``checkpoint_freq`` episodes (episode mode) or env steps (step mode).
+        dump_transitions: keep every step's ``(obs, action, reward, terminated, truncated)`` per episode.
+        metrics_dump_every: episodes per chunk of the metrics stream.
+        keep_metrics_in_memory: keep every episode dict in :attr:`episodes`.
+        tuning_hp: passed to ``agent.set_hp`` before ``reset`` when not ``None``.
+        compat: ``"default"`` or ``"rlbase"`` (the origin trainer's behaviour: reset steps counted into the
+            next episode, ``update`` called also with ``train=False``).
+        segment_steps: vector steps collected per ``training_step``; default: the agent's own
+            ``segment_steps`` attribute when it has one (a native agent's rollout length), else 128.
+    """
+
+    def __init__(
+        self,
+        agent: Any,
+        env: EnvLike,
+        *,
+        total_steps: int = 0,
+        num_episodes: int = 0,
+        seed: int = 0,
+        run_idx: int = 1,
+        train: bool = True,
+        call_back: Optional[Callable] = None,
+        exp_dir: Optional[Union[str, os.PathLike]] = None,
+        dump_metrics: bool = False,
+        checkpoint_freq: Optional[int] = None,
+        dump_transitions: bool = False,
+        metrics_dump_every: int = 50,
+        keep_metrics_in_memory: bool = False,
+        tuning_hp: Any = None,
+        compat: str = "default",
+        segment_steps: Optional[int] = None,
+    ):
+        super().__init__()
+        check_budget(num_episodes, total_steps)
+        check_choice("compat", compat, COMPAT_MODES)
+        check_int("seed", seed, minimum=0)
+        check_int("run_idx", run_idx, minimum=1)
+        check_int("metrics_dump_every", metrics_dump_every, minimum=1)
+        if checkpoint_freq is not None:
+            check_int("checkpoint_freq", checkpoint_freq, minimum=0)
+        if (dump_metrics or checkpoint_freq is not None) and exp_dir is None:
+            raise ValueError("dump_metrics=True and checkpoint_freq need exp_dir; pass exp_dir='runs/exp1'.")
+        self.automatic_optimization = False
+
+        vector_env = as_vector_env(env() if callable(env) else env)
+        agent = agent(vector_env) if callable(agent) else agent
+        self.calls_update = train or compat == "rlbase"
+        check_agent(agent, train=train, tuning_hp=tuning_hp, calls_update=self.calls_update)
+        if segment_steps is None:
+            segment_steps = int(getattr(agent, "segment_steps", DEFAULT_SEGMENT_STEPS))
+        check_int("segment_steps", segment_steps, minimum=1)
+        if isinstance(agent, torch.nn.Module):
+            # A Lightning-native agent: registered, so precision, DDP and checkpoints see its parameters.
+            self.agent = agent
+        else:
+            # A plain object, kept out of nn.Module's registry: Lightning must not move it or call its train().
+            object.__setattr__(self, "agent", agent)
+        self.env = vector_env
+        self.rollout = RolloutDataset(
+            vector_env, seed=seed, total_steps=total_steps, num_episodes=num_episodes,
+            segment_steps=segment_steps, record_transitions=dump_transitions,
+            count_reset_steps=compat == "rlbase",
+        )
+        self.rollout.attach(self)
+        self.seed = seed
+        self.run_idx = run_idx
+        self.train_agent = train
+        self.compat = compat
+        self.total_steps = total_steps
+        self.num_episodes = num_episodes
+        self.tuning_hp = tuning_hp
+        self.exp_dir = None if exp_dir is None else os.fspath(exp_dir)
+        self.checkpoint_freq = checkpoint_freq
+        self.metrics_dump_every = metrics_dump_every
+        self.keep_metrics_in_memory = keep_metrics_in_memory
+        if call_back is None:
+            from rl_lightning.loggers import EmptyCallBack
+
+            call_back = EmptyCallBack()
+        self.call_back = call_back
+        self._stream = MetricsStreamWriter(metrics_stream_path(self.exp_dir, run_idx)) if dump_metrics else None
+
+        #: Every episode dict of the run, when ``keep_metrics_in_memory``; else ``None``.
+        self.episodes: Optional[list] = [] if keep_metrics_in_memory else None
+        #: The ``agent.save()`` dict taken when the best episode so far finished (ties: the later one).
+        self.best_agent: Optional[dict] = None
+        self.best_return = -np.inf
+        #: Return of the last finished episode, ``None`` before the first.
+        self.last_return: Optional[float] = None
+        self.timer = StepTimer()
+        self._pending: list = []
+        self._checkpoint_counter = 0
+        self._act = agent.act
+        self._agent_tag = f"agents/run_{run_idx}"
+        self._timing_tag = f"timing/run_{run_idx}"
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.rollout, batch_size=None, collate_fn=_keep_as_is, num_workers=0)
+
+    def configure_optimizers(self) -> Any:
+        """A Lightning-native agent's optimizers; a plain seed-protocol agent owns its own, so ``None``."""
+        configure = getattr(self.agent, "configure_optimizers", None)
+        if isinstance(self.agent, torch.nn.Module) and callable(configure):
+            return configure()
+        return None
+
+    def on_train_start(self) -> None:
+        """The seed trainer's run start: ``set_hp``, ``call_back.reset``, ``reset``/``train`` or ``eval``,
+        ``set_num_env``. The env is reset with its seeds when the first segment is collected."""
+        agent = self.agent
+        attach = getattr(agent, "attach_module", None)
+        if callable(attach):
+            attach(self)  # a Lightning-native agent learns through self.manual_backward and self.optimizers()
+        if self._stream is not None:
+            self._stream.remove_stale()
+        if self.tuning_hp is not None:
+            agent.set_hp(self.tuning_hp)
+        self.call_back.reset()
+        if self.train_agent:
+            agent.reset(self.seed)
+            if callable(getattr(agent, "train", None)):
+                agent.train()
+            self._act = agent.act
+        else:
+            if callable(getattr(agent, "eval", None)):
+                agent.eval()
+            self._act = agent.act if self.compat == "rlbase" else greedy_act(agent)
+        agent.set_num_env(self.rollout.num_envs)
+
+    def training_step(self, dataloader_iter: Iterator) -> None:
+        """Collect one segment (acting and learning at every vector step) and stop at the budget."""
+        try:
+            segment, _, _ = next(dataloader_iter)
+        except StopIteration:
+            self.trainer.should_stop = True
+            return None
+        self.on_segment(segment)
+        if segment.budget_reached:
+            self.trainer.should_stop = True
+        return None
+
+    def on_segment(self, segment: Segment) -> None:
+        """Called once per collected segment; subclasses learn from it here (the base agent learns per step)."""
+
+    def on_train_end(self) -> None:
+        """Flush the metrics stream, close the env, then write the Last and Best agent files."""
+        if self._stream is not None and self._pending:
+            self._stream.append(self._pending)
+            self._pending = []
+        self.env.close()
+        if self.checkpoint_freq is not None:
+            self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_Last"))
+            torch.save(self.best_agent, os.path.join(self.exp_dir, f"Run{self.run_idx}_Best_agent.t"))
+
+    # ------------------------------------------------------------------ RolloutDriver: called per vector step
+    def act(self, observation: Any) -> Any:
+        start = time.perf_counter()
+        action = self._act(observation)
+        self.timer.add_act(time.perf_counter() - start)
+        return action
+
+    def observe(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                env_steps: int) -> Optional[list]:
+        agent = self.agent
+        if self.calls_update:
+            start = time.perf_counter()
+            agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
+            self.timer.add_update(time.perf_counter() - start)
+        num_envs = self.rollout.num_envs
+        if env_steps % TIMING_LOG_EVERY < num_envs:
+            timing = self.timer.summary(num_envs)
+            if timing is not None:
+                self.call_back(timing, self._timing_tag, env_steps, force=True)
+        log = getattr(agent, "log", None)
+        return log() if log is not None else None
+
+    def _agent_call_back(self, data: dict) -> None:
+        self.call_back(data, self._agent_tag, self.rollout.env_steps)
+
+    def on_vector_step(self, env_steps: int) -> None:
+        if self.total_steps > 0:
+            self._checkpoint_counter += self.rollout.num_envs
+            self._maybe_periodic_checkpoint(env_steps)
+
+    def on_episode_end(self, episode: dict, sub_env: int) -> None:
+        """The seed trainer's per-episode work, in its order."""
+        if self._stream is not None:
+            self._pending.append(episode)
+            if len(self._pending) >= self.metrics_dump_every:
+                self._stream.append(self._pending)
+                self._pending = []
+        if self.episodes is not None:
+            self.episodes.append(episode)
+        ep_return = episode["ep_return"]
+        if ep_return >= self.best_return:
+            self.best_return = ep_return
+            self.best_agent = self.agent.save()
+        counter = self.rollout.env_steps if self.total_steps > 0 else episode["episode_index"]
+        self.call_back({"ep_return": ep_return}, f"ep_return/run_{self.run_idx}", counter, force=True)
+        self.call_back({"ep_length": episode["ep_length"]}, f"ep_length/run_{self.run_idx}", counter, force=True)
+        self.last_return = ep_return
+        if self.num_episodes > 0:
+            self._checkpoint_counter += 1
+            self._maybe_periodic_checkpoint(episode["episode_index"])
+
+    def _maybe_periodic_checkpoint(self, n: int) -> None:
+        if self.checkpoint_freq and self._checkpoint_counter >= self.checkpoint_freq:
+            self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_E{n}"))
+            self._checkpoint_counter = 0
