@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Union
 
 import lightning.pytorch as pl
@@ -30,10 +31,32 @@ from rl_lightning.protocol import check_agent, greedy_act
 from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
 from rl_lightning.validation import COMPAT_MODES, check_budget, check_choice, check_int
 
-__all__ = ["AgentModule", "DEFAULT_SEGMENT_STEPS"]
+__all__ = ["AgentModule", "RunState", "DEFAULT_SEGMENT_STEPS"]
 
 #: Vector steps per ``training_step`` for agents that do not ask for another length (measured: ~0.9x a bare loop).
 DEFAULT_SEGMENT_STEPS = 128
+
+
+@dataclass
+class RunState:
+    """What a run has recorded so far.
+
+    Kept in a plain object because ``nn.Module.__setattr__`` costs microseconds per assignment, and these
+    change at every vector step.
+
+    Attributes:
+        best_return: the highest episode return so far.
+        best_agent: the ``agent.save()`` dict taken when that episode finished (ties: the later episode).
+        last_return: the return of the last finished episode, ``None`` before the first.
+        checkpoint_counter: episodes (episode mode) or env steps (step mode) since the last periodic file.
+        pending: finished episodes not yet written to the metrics stream.
+    """
+
+    best_return: float = -np.inf
+    best_agent: Optional[dict] = None
+    last_return: Optional[float] = None
+    checkpoint_counter: int = 0
+    pending: list = field(default_factory=list)
 
 
 def _keep_as_is(item: Any) -> Any:
@@ -145,14 +168,9 @@ class AgentModule(pl.LightningModule):
 
         #: Every episode dict of the run, when ``keep_metrics_in_memory``; else ``None``.
         self.episodes: Optional[list] = [] if keep_metrics_in_memory else None
-        #: The ``agent.save()`` dict taken when the best episode so far finished (ties: the later one).
-        self.best_agent: Optional[dict] = None
-        self.best_return = -np.inf
-        #: Return of the last finished episode, ``None`` before the first.
-        self.last_return: Optional[float] = None
+        #: What the run recorded so far: best snapshot, last return, checkpoint counter, unwritten episodes.
+        self.state = RunState()
         self.timer = StepTimer()
-        self._pending: list = []
-        self._checkpoint_counter = 0
         self._act = agent.act
         self._agent_tag = f"agents/run_{run_idx}"
         self._timing_tag = f"timing/run_{run_idx}"
@@ -208,13 +226,13 @@ class AgentModule(pl.LightningModule):
 
     def on_train_end(self) -> None:
         """Flush the metrics stream, close the env, then write the Last and Best agent files."""
-        if self._stream is not None and self._pending:
-            self._stream.append(self._pending)
-            self._pending = []
+        if self._stream is not None and self.state.pending:
+            self._stream.append(self.state.pending)
+            self.state.pending = []
         self.env.close()
         if self.checkpoint_freq is not None:
             self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_Last"))
-            torch.save(self.best_agent, os.path.join(self.exp_dir, f"Run{self.run_idx}_Best_agent.t"))
+            torch.save(self.state.best_agent, os.path.join(self.exp_dir, f"Run{self.run_idx}_Best_agent.t"))
 
     # ------------------------------------------------------------------ RolloutDriver: called per vector step
     def act(self, observation: Any) -> Any:
@@ -243,31 +261,32 @@ class AgentModule(pl.LightningModule):
 
     def on_vector_step(self, env_steps: int) -> None:
         if self.total_steps > 0:
-            self._checkpoint_counter += self.rollout.num_envs
+            self.state.checkpoint_counter += self.rollout.num_envs
             self._maybe_periodic_checkpoint(env_steps)
 
     def on_episode_end(self, episode: dict, sub_env: int) -> None:
         """The seed trainer's per-episode work, in its order."""
+        state = self.state
         if self._stream is not None:
-            self._pending.append(episode)
-            if len(self._pending) >= self.metrics_dump_every:
-                self._stream.append(self._pending)
-                self._pending = []
+            state.pending.append(episode)
+            if len(state.pending) >= self.metrics_dump_every:
+                self._stream.append(state.pending)
+                state.pending = []
         if self.episodes is not None:
             self.episodes.append(episode)
         ep_return = episode["ep_return"]
-        if ep_return >= self.best_return:
-            self.best_return = ep_return
-            self.best_agent = self.agent.save()
+        if ep_return >= state.best_return:
+            state.best_return = ep_return
+            state.best_agent = self.agent.save()
         counter = self.rollout.env_steps if self.total_steps > 0 else episode["episode_index"]
         self.call_back({"ep_return": ep_return}, f"ep_return/run_{self.run_idx}", counter, force=True)
         self.call_back({"ep_length": episode["ep_length"]}, f"ep_length/run_{self.run_idx}", counter, force=True)
-        self.last_return = ep_return
+        state.last_return = ep_return
         if self.num_episodes > 0:
-            self._checkpoint_counter += 1
+            state.checkpoint_counter += 1
             self._maybe_periodic_checkpoint(episode["episode_index"])
 
     def _maybe_periodic_checkpoint(self, n: int) -> None:
-        if self.checkpoint_freq and self._checkpoint_counter >= self.checkpoint_freq:
+        if self.checkpoint_freq and self.state.checkpoint_counter >= self.checkpoint_freq:
             self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_E{n}"))
-            self._checkpoint_counter = 0
+            self.state.checkpoint_counter = 0

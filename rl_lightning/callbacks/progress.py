@@ -49,8 +49,9 @@ class EpisodeProgressBar(ProgressBar):
         done = batch.episodes_done if pl_module.num_episodes > 0 else batch.env_steps
         self.bar.update(done - self.bar.n)
         postfix = {"episodes": batch.episodes_done}
-        if pl_module.last_return is not None:
-            postfix["return"] = f"{pl_module.last_return:.4g}"
+        last_return = pl_module.state.last_return
+        if last_return is not None:
+            postfix["return"] = f"{last_return:.4g}"
         self.bar.set_postfix(postfix, refresh=False)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -97,21 +97,30 @@ class EpisodeTracker:
 
         ``observation`` is the batch *before* the step (what the transition starts from).
         """
-        envs = range(self.num_envs) if counted is None else np.flatnonzero(counted)
-        if self.record_transitions:
-            for i in envs:
-                self.transitions[i].append((get_single_observation(observation, i), action[i], reward[i],
-                                            bool(terminated[i]), bool(truncated[i])))
+        rewards = extract_actual_rewards(info, reward)
+        if counted is None:  # the hot path: every sub-env's step belongs to its episode
+            if self.record_actions:
+                for actions, a in zip(self.actions, action):
+                    actions.append(a)
+            if self.record_transitions:
+                self._record_transitions(range(self.num_envs), observation, action, reward, terminated, truncated)
+            self.returns += rewards
+            self.lengths += 1
+            return
+        envs = counted.nonzero()[0]
         if self.record_actions:
             for i in envs:
                 self.actions[i].append(action[i])
-        rewards = extract_actual_rewards(info, reward)
-        if counted is None:
-            self.returns += rewards
-            self.lengths += 1
-        else:
-            self.returns += np.where(counted, rewards, 0)
-            self.lengths += counted
+        if self.record_transitions:
+            self._record_transitions(envs, observation, action, reward, terminated, truncated)
+        self.returns += np.where(counted, rewards, 0)
+        self.lengths += counted
+
+    def _record_transitions(self, envs: Any, observation: Any, action: Any, reward: np.ndarray,
+                            terminated: np.ndarray, truncated: np.ndarray) -> None:
+        for i in envs:
+            self.transitions[i].append((get_single_observation(observation, i), action[i], reward[i],
+                                        bool(terminated[i]), bool(truncated[i])))
 
     def add_logs(self, entries: Optional[Sequence], counted: Optional[np.ndarray]) -> None:
         """Keep the non-``None`` entries of ``agent.log()`` (one per sub-env) for their sub-env's episode."""

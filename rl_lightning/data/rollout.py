@@ -161,7 +161,8 @@ class RolloutDataset(IterableDataset):
             action = driver.act(observation)
             next_observation, reward, terminated, truncated, info = env.step(action)
             self._render_step()
-            counted = ~self._reset_next if skips_reset_steps and self._reset_next.any() else None
+            reset_next = self._reset_next
+            counted = ~reset_next if skips_reset_steps and reset_next.any() else None
             tracker.record_step(observation, action, reward, terminated, truncated, info, counted)
             self.env_steps += self.num_envs
             entries = driver.observe(next_observation, reward, terminated, truncated, self.env_steps)
@@ -171,13 +172,14 @@ class RolloutDataset(IterableDataset):
             self._observation = next_observation
             vector_steps += 1
             dones = np.logical_or(terminated, truncated)
-            for i in np.flatnonzero(dones):
-                self.episodes_done += 1
-                if self.render_mode == "rgb_array_list":
-                    tracker.frames[i] = env.envs[i].render()
-                episode = tracker.finish(int(i), self.episodes_done)
-                driver.on_episode_end(episode, int(i))
-                episodes.append(episode)
+            if dones.any():
+                for i in dones.nonzero()[0].tolist():
+                    self.episodes_done += 1
+                    if self.render_mode == "rgb_array_list":
+                        tracker.frames[i] = env.envs[i].render()
+                    episode = tracker.finish(i, self.episodes_done)
+                    driver.on_episode_end(episode, i)
+                    episodes.append(episode)
             if skips_reset_steps:
                 self._reset_next = dones
         return Segment(episodes, vector_steps, self.env_steps, self.episodes_done, self.budget_reached)

@@ -1,0 +1,56 @@
+"""``AgentModule`` under a plain Lightning ``Trainer``: it stops by itself at its budget."""
+
+import lightning.pytorch as pl
+import pytest
+
+from rl_lightning import AgentModule, EpisodeProgressBar, JsonlCallback
+from rl_lightning.testing import RecordingAgent, make_counting_vec_env
+
+
+def _fit(module, **trainer_kwargs):
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_model_summary=False,
+                         enable_progress_bar=False, **trainer_kwargs)
+    trainer.fit(module)
+    return trainer
+
+
+@pytest.mark.parametrize("max_epochs", [None, 1, 5])
+def test_plain_trainer_stops_at_the_step_budget_whatever_max_epochs(max_epochs):
+    agent = RecordingAgent()
+    module = AgentModule(agent, make_counting_vec_env(4), total_steps=1_000, seed=0, segment_steps=16)
+    trainer = _fit(module, max_epochs=max_epochs)
+    assert module.rollout.env_steps == 1_000 and agent.updates == 250
+    assert trainer.current_epoch <= 1  # no epoch after the budget ran
+    assert trainer.state.finished
+
+
+def test_plain_trainer_stops_at_the_episode_budget():
+    module = AgentModule(lambda env: RecordingAgent(), make_counting_vec_env(2), num_episodes=25, seed=0, segment_steps=8,
+                         keep_metrics_in_memory=True)
+    _fit(module)
+    assert 25 <= len(module.episodes) < 27
+    assert module.rollout.episodes_done == len(module.episodes)
+
+
+def test_every_training_step_consumes_one_segment_acting_and_learning_in_order():
+    agent = RecordingAgent(with_log=False)
+    module = AgentModule(agent, make_counting_vec_env(2), total_steps=100, seed=0, segment_steps=10)
+    trainer = _fit(module)
+    # 50 vector steps in segments of 10: five training steps.
+    assert trainer.fit_loop.epoch_loop.batch_progress.total.completed == 5
+    assert agent.calls[:3] == ["reset", "train", "set_num_env"]
+    # Best-agent snapshots ("save") fall between steps; around them, every act is followed by its update.
+    assert [c for c in agent.calls[3:] if c != "save"] == ["act", "update"] * 50
+
+
+def test_our_progress_bar_replaces_lightnings(tmp_path, capsys):
+    module = AgentModule(RecordingAgent(), make_counting_vec_env(2), total_steps=200, seed=0,
+                         call_back=JsonlCallback(str(tmp_path / "m.jsonl")))
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_model_summary=False,
+                         callbacks=[EpisodeProgressBar()])
+    trainer.fit(module)
+    assert trainer.progress_bar_callback.__class__ is EpisodeProgressBar
+    err = capsys.readouterr().err
+    assert "Run 1: env steps" in err and "200/200" in err
+    module.call_back.close()
+    assert (tmp_path / "m.jsonl").read_text().count("ep_return/run_1") == module.rollout.episodes_done
