@@ -28,6 +28,7 @@ from rl_lightning.data.envs import EnvLike, as_vector_env
 from rl_lightning.data.rollout import RolloutDataset, Segment
 from rl_lightning.metrics_stream import MetricsStreamWriter, metrics_stream_path
 from rl_lightning.protocol import check_agent, greedy_act
+from rl_lightning.resume import CHECKPOINT_KEY, pack_entry, restore_run, run_checkpoint
 from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
 from rl_lightning.validation import COMPAT_MODES, check_budget, check_choice, check_int
 
@@ -50,6 +51,7 @@ class RunState:
         last_return: the return of the last finished episode, ``None`` before the first.
         checkpoint_counter: episodes (episode mode) or env steps (step mode) since the last periodic file.
         pending: finished episodes not yet written to the metrics stream.
+        best_weights: for a Lightning-native agent, its parameters and buffers at the best episode.
     """
 
     best_return: float = -np.inf
@@ -57,6 +59,7 @@ class RunState:
     last_return: Optional[float] = None
     checkpoint_counter: int = 0
     pending: list = field(default_factory=list)
+    best_weights: Optional[dict] = None
 
 
 def _keep_as_is(item: Any) -> Any:
@@ -141,7 +144,6 @@ class AgentModule(pl.LightningModule):
         else:
             # A plain object, kept out of nn.Module's registry: Lightning must not move it or call its train().
             object.__setattr__(self, "agent", agent)
-        self.env = vector_env
         self.rollout = RolloutDataset(
             vector_env, seed=seed, total_steps=total_steps, num_episodes=num_episodes,
             segment_steps=segment_steps, record_transitions=dump_transitions,
@@ -171,9 +173,17 @@ class AgentModule(pl.LightningModule):
         #: What the run recorded so far: best snapshot, last return, checkpoint counter, unwritten episodes.
         self.state = RunState()
         self.timer = StepTimer()
+        self._resumed = False
+        # Which checkpoint is being written: "last" (the whole state) or "best" (the best episode's agent).
+        self.checkpoint_kind = "last"
         self._act = agent.act
         self._agent_tag = f"agents/run_{run_idx}"
         self._timing_tag = f"timing/run_{run_idx}"
+
+    @property
+    def env(self) -> Any:
+        """The vector env the rollout steps (replaced by the saved one when a checkpoint is loaded)."""
+        return self.rollout.env
 
     # ------------------------------------------------------------------ Lightning hooks
     def train_dataloader(self) -> DataLoader:
@@ -188,18 +198,23 @@ class AgentModule(pl.LightningModule):
 
     def on_train_start(self) -> None:
         """The seed trainer's run start: ``set_hp``, ``call_back.reset``, ``reset``/``train`` or ``eval``,
-        ``set_num_env``. The env is reset with its seeds when the first segment is collected."""
+        ``set_num_env``. The env is reset with its seeds when the first segment is collected.
+
+        A run resumed from a checkpoint skips ``set_hp``, ``call_back.reset`` and ``reset``: its agent was
+        restored as it was."""
         agent = self.agent
         attach = getattr(agent, "attach_module", None)
         if callable(attach):
             attach(self)  # a Lightning-native agent learns through self.manual_backward and self.optimizers()
-        if self._stream is not None:
-            self._stream.remove_stale()
-        if self.tuning_hp is not None:
-            agent.set_hp(self.tuning_hp)
-        self.call_back.reset()
+        if not self._resumed:
+            if self._stream is not None:
+                self._stream.remove_stale()
+            if self.tuning_hp is not None:
+                agent.set_hp(self.tuning_hp)
+            self.call_back.reset()
         if self.train_agent:
-            agent.reset(self.seed)
+            if not self._resumed:
+                agent.reset(self.seed)
             if callable(getattr(agent, "train", None)):
                 agent.train()
             self._act = agent.act
@@ -217,6 +232,10 @@ class AgentModule(pl.LightningModule):
             self.trainer.should_stop = True
             return None
         self.on_segment(segment)
+        if segment.episodes:
+            # The monitor of BestReturnCheckpoint; per-episode values go through call_back, not self.log.
+            self.log("ep_return", max(e["ep_return"] for e in segment.episodes), logger=False, on_step=True,
+                     on_epoch=False, batch_size=1)
         if segment.budget_reached:
             self.trainer.should_stop = True
         return None
@@ -224,11 +243,16 @@ class AgentModule(pl.LightningModule):
     def on_segment(self, segment: Segment) -> None:
         """Called once per collected segment; subclasses learn from it here (the base agent learns per step)."""
 
-    def on_train_end(self) -> None:
-        """Flush the metrics stream, close the env, then write the Last and Best agent files."""
+    def flush_metrics(self) -> None:
+        """Write the finished episodes not yet in the metrics stream (a chunk shorter than
+        ``metrics_dump_every``); the seed trainer does this at the end of a run."""
         if self._stream is not None and self.state.pending:
             self._stream.append(self.state.pending)
             self.state.pending = []
+
+    def on_train_end(self) -> None:
+        """Flush the metrics stream, close the env, then write the Last and Best agent files."""
+        self.flush_metrics()
         self.env.close()
         if self.checkpoint_freq is not None:
             self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_Last"))
@@ -278,6 +302,9 @@ class AgentModule(pl.LightningModule):
         if ep_return >= state.best_return:
             state.best_return = ep_return
             state.best_agent = self.agent.save()
+            if isinstance(self.agent, torch.nn.Module):
+                state.best_weights = {k: v.detach().clone() for k, v in self.agent.state_dict().items()
+                                      if not k.endswith("_extra_state")}
         counter = self.rollout.env_steps if self.total_steps > 0 else episode["episode_index"]
         self.call_back({"ep_return": ep_return}, f"ep_return/run_{self.run_idx}", counter, force=True)
         self.call_back({"ep_length": episode["ep_length"]}, f"ep_length/run_{self.run_idx}", counter, force=True)
@@ -290,3 +317,16 @@ class AgentModule(pl.LightningModule):
         if self.checkpoint_freq and self.state.checkpoint_counter >= self.checkpoint_freq:
             self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_E{n}"))
             self.state.checkpoint_counter = 0
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Add the run's whole state under ``checkpoint["rl_lightning"]``; see :mod:`rl_lightning.resume`."""
+        checkpoint[CHECKPOINT_KEY] = pack_entry(run_checkpoint(self))
+        if self.checkpoint_kind == "best" and self.state.best_weights is not None:
+            # A best checkpoint's weights are those of the best episode, not the current ones.
+            checkpoint["state_dict"].update({f"agent.{k}": v for k, v in self.state.best_weights.items()})
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restore the run saved by :meth:`on_save_checkpoint`: agent, env, trackers, counters, RNGs."""
+        restore_run(self, checkpoint)
+        self._resumed = True

@@ -7,9 +7,12 @@ reproduced only if they stay exactly as they are.
 from __future__ import annotations
 
 import random
-from typing import Optional
+from typing import Any, Optional
 
-__all__ = ["run_seed", "sub_env_seeds", "MAX_SEED"]
+import numpy as np
+import torch
+
+__all__ = ["run_seed", "sub_env_seeds", "MAX_SEED", "capture_global_rng", "restore_global_rng"]
 
 #: Largest seed drawn when no ``seed_offset`` is given (inclusive), as the seed trainer draws it.
 MAX_SEED = 2**32 - 1
@@ -54,3 +57,23 @@ def sub_env_seeds(seed: int, num_envs: int, global_rank: int = 0) -> list[int]:
     """
     first = seed + global_rank * num_envs
     return [first + i for i in range(num_envs)]
+
+
+def capture_global_rng() -> dict[str, Any]:
+    """The state of every process-global generator: Python's ``random``, numpy's legacy global one, torch's
+    CPU generator and, where CUDA is available, every CUDA device's."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def restore_global_rng(state: dict[str, Any]) -> None:
+    """Put back what :func:`capture_global_rng` captured."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -22,6 +22,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -30,13 +31,16 @@ from typing import Any, Callable, Iterator, Optional, Union
 import cloudpickle
 import lightning.pytorch as pl
 import yaml
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from rl_lightning import loading
+from rl_lightning.callbacks.checkpoint import BestReturnCheckpoint, LastCheckpoint
 from rl_lightning.callbacks.progress import EpisodeProgressBar
 from rl_lightning.data.envs import EnvLike, as_vector_env, autoreset_mode, check_render_mode
 from rl_lightning.data.episodes import concat_dicts_of_arrays, extract_actual_rewards, get_single_observation
 from rl_lightning.module import AgentModule
 from rl_lightning.protocol import check_agent
+from rl_lightning.resume import load_checkpoint_entry
 from rl_lightning.seeding import run_seed
 from rl_lightning.validation import COMPAT_MODES, check_bool, check_budget, check_choice, check_int
 
@@ -47,11 +51,13 @@ log = logging.getLogger(__name__)
 # Files and folders of an earlier multi_run in exp_dir: moved aside (or removed with overwrite=True).
 _RESULT_FILE = re.compile(
     r"^(metrics_run\d+\.pkl|all_metrics\.pkl|Run\d+_.*|option_rollouts_run\d+\.pkl|args\.yaml|config\.py|agent\.txt"
-    r"|events\.out\.tfevents\..*|.*\.jsonl)$"
+    r"|events\.out\.tfevents\..*|.*\.jsonl|checkpoints)$"
 )
 # Any of these means exp_dir already holds runs.
 _RUN_OUTPUT = re.compile(r"^(metrics_run\d+\.pkl|all_metrics\.pkl|Run\d+_.*_agent\.t|events\.out\.tfevents\..*)$")
 PREVIOUS_DIR = "previous"
+#: Lightning checkpoints of each run: ``exp_dir/checkpoints/run{r}/last.ckpt`` and ``best.ckpt``.
+CHECKPOINT_DIR = "checkpoints"
 
 
 class OnlineTrainer:
@@ -68,6 +74,9 @@ class OnlineTrainer:
         compat: ``"default"``, or ``"rlbase"`` to reproduce the origin trainer exactly (see the README).
         segment_steps: vector steps per Lightning ``training_step``; default: the agent's ``segment_steps`` or 128.
         progress: show one tqdm bar per run.
+        checkpoint_interval: with an ``exp_dir``, seconds of wall time between writes of the Lightning
+            checkpoint ``exp_dir/checkpoints/run{r}/last.ckpt`` (also written at the end of a run and on Ctrl-C
+            or SIGTERM) that ``multi_run(resume=True)`` continues from; ``None`` writes none.
         trainer_kwargs: extra keyword arguments for each run's ``lightning.pytorch.Trainer``.
 
     Attributes:
@@ -89,6 +98,7 @@ class OnlineTrainer:
         compat: str = "default",
         segment_steps: Optional[int] = None,
         progress: bool = True,
+        checkpoint_interval: Optional[float] = 300.0,
         trainer_kwargs: Optional[dict] = None,
     ):
         check_choice("compat", compat, COMPAT_MODES)
@@ -102,6 +112,9 @@ class OnlineTrainer:
         if config is not None and not os.path.isfile(config):
             raise ValueError(f"config={os.fspath(config)!r} does not exist; pass the path of an existing config file, "
                              "or config=None.")
+        if checkpoint_interval is not None and (isinstance(checkpoint_interval, bool) or not isinstance(
+                checkpoint_interval, (int, float)) or checkpoint_interval < 0):
+            raise ValueError(f"checkpoint_interval must be a number of seconds >= 0 or None, got {checkpoint_interval!r}.")
         if args is not None and not isinstance(args, (argparse.Namespace, dict)):
             raise TypeError(f"args must be an argparse.Namespace, a dict or None; got {type(args).__name__}.")
         self._env_is_factory = callable(env)
@@ -115,10 +128,12 @@ class OnlineTrainer:
         self.compat = compat
         self.segment_steps = segment_steps
         self.progress = progress
+        self.checkpoint_interval = checkpoint_interval
         self.trainer_kwargs = dict(trainer_kwargs or {})
         self.env: Any = None
         self.agent: Any = None
         self._options: dict = {}
+        self._resumable: dict = {}
         if exp_dir is not None and compat == "default":
             from rl_lightning.loggers import TBCallBack
 
@@ -144,6 +159,7 @@ class OnlineTrainer:
         keep_metrics_in_memory: Optional[bool] = None,
         *,
         overwrite: bool = False,
+        resume: bool = False,
     ) -> Optional[list]:
         """Run ``num_runs`` independent runs, each with a fresh env and agent when given factories.
 
@@ -164,6 +180,9 @@ class OnlineTrainer:
                 ``True`` (``False`` with ``compat="rlbase"``).
             overwrite: replace the results of an earlier ``multi_run`` in ``exp_dir`` instead of moving them
                 aside into ``exp_dir/previous/<time>/``.
+            resume: continue an interrupted ``multi_run`` in ``exp_dir``: runs with a finished checkpoint are
+                kept, interrupted runs continue exactly from ``checkpoints/run{r}/last.ckpt``, runs never
+                started start now.
 
         Returns:
             With ``keep_metrics_in_memory``, one list of episode dicts per run; else ``None``.
@@ -175,6 +194,12 @@ class OnlineTrainer:
         check_bool("dump_metrics", dump_metrics)
         check_bool("dump_transitions", dump_transitions)
         check_bool("overwrite", overwrite)
+        check_bool("resume", resume)
+        if resume and overwrite:
+            raise ValueError("resume=True and overwrite=True contradict each other: resume continues the runs in "
+                             "exp_dir, overwrite replaces them. Pass one of them.")
+        if resume and (self.exp_dir is None or self.checkpoint_interval is None):
+            raise ValueError("resume=True needs exp_dir and checkpoint_interval (the runs' last.ckpt files).")
         if checkpoint_freq is not None:
             check_int("checkpoint_freq", checkpoint_freq, minimum=0)
         check_int("num_workers", num_workers, minimum=1)
@@ -198,13 +223,15 @@ class OnlineTrainer:
             metrics_dump_every=metrics_dump_every, keep_metrics_in_memory=keep_metrics_in_memory,
         )
 
+        resumable = self._resumable_runs(num_runs) if resume else {}
         # Run 1 is built first so that a broken env or agent is reported before any file is written.
         first_seed = run_seed(1, seed_offset, num_episodes, total_steps)
         env, agent = self._build_run(1)
         config_bytes = self._read_config()
-        if self.exp_dir is not None:
+        if self.exp_dir is not None and not resume:
             self._prepare_exp_dir(overwrite)
             self._write_artifacts(config_bytes)
+        self._resumable = resumable
 
         results: list = [None] * num_runs
         if num_workers == 1:
@@ -241,11 +268,43 @@ class OnlineTrainer:
             agent.dump_path = os.path.join(self.exp_dir, f"option_rollouts_run{run_idx}.pkl")
         return env, agent
 
+    def _resumable_runs(self, num_runs: int) -> dict:
+        """``{run_idx: (last.ckpt path, finished)}`` of the runs that have a last checkpoint.
+
+        Raises:
+            FileNotFoundError: no run has one (nothing to resume), naming the paths looked at.
+        """
+        found = {}
+        for run_idx in range(1, num_runs + 1):
+            path = self._last_checkpoint_path(run_idx)
+            if os.path.exists(path):
+                found[run_idx] = (path, load_checkpoint_entry(path)["finished"])
+        if not found:
+            looked = ", ".join(self._last_checkpoint_path(r) for r in range(1, min(num_runs, 3) + 1))
+            raise FileNotFoundError(f"resume=True but no run of exp_dir={self.exp_dir!r} has a checkpoint to resume "
+                                    f"from (looked for {looked}{', ...' if num_runs > 3 else ''}).")
+        return found
+
+    def _checkpoint_dir(self, run_idx: int) -> str:
+        return os.path.join(self.exp_dir, CHECKPOINT_DIR, f"run{run_idx}")
+
+    def _last_checkpoint_path(self, run_idx: int) -> str:
+        return os.path.join(self._checkpoint_dir(run_idx), "last.ckpt")
+
     def _one_run(self, run_idx: int, seed: int, env: Any, agent: Any) -> Optional[list]:
-        """One run: a fresh ``AgentModule`` fitted by a fresh Lightning ``Trainer``."""
+        """One run: a fresh ``AgentModule`` fitted by a fresh Lightning ``Trainer`` (or continued from its last
+        checkpoint, or, when that run already finished, read back from its files)."""
+        ckpt_path, finished = self._resumable.get(run_idx, (None, False))
+        opts = self._options
+        if finished:
+            env.close()
+            if not opts["keep_metrics_in_memory"]:
+                return None
+            return loading.load_run_metrics(self.exp_dir, run_idx) if opts["dump_metrics"] else None
+        if ckpt_path is not None:
+            seed = load_checkpoint_entry(ckpt_path)["run"]["seed"]
         self._log_banner(run_idx, seed, env, agent)
         self.env, self.agent = env, agent
-        opts = self._options
         module = AgentModule(
             agent, env, total_steps=opts["total_steps"], num_episodes=opts["num_episodes"], seed=seed,
             run_idx=run_idx, train=self.train, call_back=self.call_back, exp_dir=self.exp_dir,
@@ -255,15 +314,29 @@ class OnlineTrainer:
             compat=self.compat, segment_steps=self.segment_steps,
         )
         with _quiet_lightning():
-            trainer = pl.Trainer(**self._lightning_trainer_kwargs())
-            trainer.fit(module)
+            trainer = pl.Trainer(**self._lightning_trainer_kwargs(run_idx))
+            try:
+                trainer.fit(module, ckpt_path=ckpt_path)
+            except SIGTERMException as stop:
+                # Lightning exits with status 0 on SIGTERM; a preempted job must not look finished.
+                log.warning("Run %d stopped by SIGTERM after %d env steps; its state is in %s. Continue with "
+                            "multi_run(..., resume=True).", run_idx, module.rollout.env_steps,
+                            self._last_checkpoint_path(run_idx) if self.exp_dir else "no checkpoint (no exp_dir)")
+                raise SystemExit(128 + signal.SIGTERM) from stop
+        self.agent = module.agent  # a resumed run restored its agent into a new object
         return module.episodes
 
-    def _lightning_trainer_kwargs(self) -> dict:
+    def _lightning_trainer_kwargs(self, run_idx: int) -> dict:
+        checkpoints: list = []
+        if self.exp_dir is not None and self.checkpoint_interval is not None:
+            folder = self._checkpoint_dir(run_idx)
+            checkpoints.append(LastCheckpoint(folder, train_time_interval=self.checkpoint_interval))
+            if self._options["checkpoint_freq"] is not None:
+                checkpoints.append(BestReturnCheckpoint(folder))
         kwargs = dict(
-            accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+            accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=bool(checkpoints),
             enable_model_summary=False, num_sanity_val_steps=0, enable_progress_bar=self.progress,
-            callbacks=[EpisodeProgressBar()] if self.progress else [],
+            callbacks=([EpisodeProgressBar()] if self.progress else []) + checkpoints, default_root_dir=self.exp_dir,
         )
         kwargs.update(self.trainer_kwargs)
         return kwargs

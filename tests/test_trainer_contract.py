@@ -99,16 +99,19 @@ def test_seeds_follow_the_seed_formulas(tmp_path):
     assert all(e["agent_seed"] == seeds[0] for e in random_runs[0])
 
 
-def test_call_order_is_the_seed_trainers(tmp_path):
-    trainer = _trainer(tmp_path, num_envs=2)
+@pytest.mark.parametrize("checkpoint_interval, end_saves", [
+    (None, ["save"]),  # the Last agent file, through agent.save(path); the Best dict was kept in memory
+    (300.0, ["save", "save"]),  # before it, the last Lightning checkpoint takes the agent's save() dict
+])
+def test_call_order_is_the_seed_trainers(tmp_path, checkpoint_interval, end_saves):
+    trainer = _trainer(tmp_path, num_envs=2, checkpoint_interval=checkpoint_interval)
     trainer.multi_run(1, total_steps=20, seed_offset=0, tuning_hp={"lr": 0.1}, checkpoint_freq=0)
     calls = trainer.agent.calls
 
     oracle_agent = RecordingAgent()
     oracle_agent.set_hp({"lr": 0.1})
     bare_run(make_counting_vec_env(2)(), oracle_agent, 0, total_steps=20)
-    # Then the Last agent file is written through agent.save(path); the Best dict was kept in memory.
-    assert calls == oracle_agent.calls + ["save"]
+    assert calls == oracle_agent.calls + end_saves
     assert calls[:4] == ["set_hp", "reset", "train", "set_num_env"]
     assert calls[4:7] == ["act", "update", "log"]
 
@@ -121,7 +124,7 @@ def test_files_in_exp_dir(tmp_path):
     exp = tmp_path / "exp"
     # Periodic files every 16 env steps (counter reset after each save), named by the env-step count.
     assert sorted(os.listdir(exp)) == sorted([
-        "all_metrics.pkl", "args.yaml", "config.py", "metrics_run1.pkl", "metrics_run2.pkl",
+        "all_metrics.pkl", "args.yaml", "config.py", "metrics_run1.pkl", "metrics_run2.pkl", "checkpoints",
         "Run1_E16_agent.t", "Run1_E32_agent.t", "Run1_Last_agent.t", "Run1_Best_agent.t",
         "Run2_E16_agent.t", "Run2_E32_agent.t", "Run2_Last_agent.t", "Run2_Best_agent.t",
     ])
@@ -271,7 +274,7 @@ def test_rerun_into_a_used_exp_dir_moves_the_earlier_results_aside(tmp_path):
     (moved,) = os.listdir(exp / "previous")
     assert _same(OnlineTrainer.load_run_metrics(exp / "previous" / moved, 1), first)
     assert sorted(os.listdir(exp / "previous" / moved)) == ["Run1_Best_agent.t", "Run1_Last_agent.t",
-                                                            "all_metrics.pkl", "metrics_run1.pkl"]
+                                                            "all_metrics.pkl", "checkpoints", "metrics_run1.pkl"]
     assert OnlineTrainer.load_run_metrics(exp, 1)[0]["agent_seed"] == 1
     assert not (exp / "Run1_Last_agent.t").exists()
 

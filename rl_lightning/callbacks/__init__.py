@@ -1,5 +1,6 @@
 """Lightning callbacks for RL runs."""
 
+from rl_lightning.callbacks.checkpoint import BestReturnCheckpoint, LastCheckpoint
 from rl_lightning.callbacks.progress import EpisodeProgressBar
 
-__all__ = ["EpisodeProgressBar"]
+__all__ = ["EpisodeProgressBar", "LastCheckpoint", "BestReturnCheckpoint"]

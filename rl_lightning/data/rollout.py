@@ -22,9 +22,11 @@ agent: the :class:`RolloutDriver` (the :class:`~rl_lightning.module.AgentModule`
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Protocol
 
+import cloudpickle
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 from torch.utils.data import IterableDataset
@@ -113,6 +115,8 @@ class RolloutDataset(IterableDataset):
         self.episodes_done = 0
         self._observation: Any = None
         self._reset_next = np.zeros(self.num_envs, dtype=bool)
+        #: Set (e.g. by a SIGINT handler) to stop at the end of the current vector step with KeyboardInterrupt.
+        self.interrupt_requested = False
 
     @property
     def budget_reached(self) -> bool:
@@ -182,4 +186,55 @@ class RolloutDataset(IterableDataset):
                     episodes.append(episode)
             if skips_reset_steps:
                 self._reset_next = dones
+            if self.interrupt_requested:
+                # Raised between vector steps, so a checkpoint taken now is a consistent state.
+                self.interrupt_requested = False
+                raise KeyboardInterrupt
         return Segment(episodes, vector_steps, self.env_steps, self.episodes_done, self.budget_reached)
+
+    # ------------------------------------------------------------------ checkpoints
+    def env_state(self) -> Optional[bytes]:
+        """The vector env pickled (every sub-env's state), or ``None`` when it cannot be pickled."""
+        try:
+            return cloudpickle.dumps(self.env)
+        except Exception:  # noqa: BLE001 - any env may refuse: subprocesses, sockets, render windows
+            return None
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue the run exactly: counters, the current observation, the episode
+        trackers and the env itself (``env`` is ``None`` where it cannot be pickled)."""
+        tracker = self.tracker
+        return {
+            "env_steps": self.env_steps,
+            "episodes_done": self.episodes_done,
+            "observation": self._observation,
+            "reset_next": self._reset_next.copy(),
+            "tracker": {name: getattr(tracker, name) for name in _TRACKER_FIELDS},
+            "env": self.env_state() if self._observation is not None else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`. Without a saved env, the env is reset with a warning and the
+        episodes that were running start over."""
+        self.env_steps = state["env_steps"]
+        self.episodes_done = state["episodes_done"]
+        for name in _TRACKER_FIELDS:
+            setattr(self.tracker, name, state["tracker"][name])
+        if state["env"] is not None:
+            self.env.close()
+            self.env = cloudpickle.loads(state["env"])
+            self._observation = state["observation"]
+            self._reset_next = state["reset_next"]
+        elif state["observation"] is not None:
+            warnings.warn(
+                f"the checkpoint holds no state of {type(self.env).__name__} (it could not be pickled); the env is "
+                "reset and the episodes that were running when the checkpoint was taken start over.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.tracker = EpisodeTracker(self.num_envs, self.seed, self.tracker.record_transitions,
+                                          self.tracker.record_actions)
+            self._observation = None
+
+
+_TRACKER_FIELDS = ("returns", "lengths", "actions", "transitions", "frames", "agent_logs")

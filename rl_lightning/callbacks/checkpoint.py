@@ -1,0 +1,170 @@
+"""Lightning checkpoints of RL runs: the last state (for exact resume) and the best-return agent.
+
+Both are ``ModelCheckpoint`` subclasses, so ``Trainer(callbacks=[LastCheckpoint(...), BestReturnCheckpoint(...)])``
+works for plain Lightning users and ``trainer.fit(module, ckpt_path="last")`` finds the last one. Lightning's
+own ``ModelCheckpoint`` schedules by optimizer steps, which a seed-protocol agent never takes (its
+``global_step`` stays 0); these schedule by segments and wall time instead.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from datetime import timedelta
+from typing import Any, Optional, Union
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+__all__ = ["BestReturnCheckpoint", "LastCheckpoint"]
+
+
+def _can_save(trainer: pl.Trainer) -> bool:
+    return not (trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """Keeps ``last.ckpt``: the whole run state, written every ``every_n_segments`` segments and/or every
+    ``train_time_interval``, at the end of the run, and when the run is interrupted.
+
+    Ctrl-C (SIGINT) is deferred to the end of the current vector step and SIGTERM (cluster preemption) to
+    the end of the current segment; either way the unwritten episodes are flushed to the metrics stream and
+    ``last.ckpt`` is written before the process exits, at a consistent point.
+
+    Args:
+        dirpath: folder of ``last.ckpt``.
+        every_n_segments: write after every this many ``training_step`` s (segments); ``None`` for never.
+        train_time_interval: write when at least this much wall time (a ``timedelta`` or seconds) passed since
+            the last write; ``None`` for never.
+    """
+
+    def __init__(self, dirpath: Optional[str] = None, every_n_segments: Optional[int] = None,
+                 train_time_interval: Optional[Union[timedelta, float]] = timedelta(minutes=5)):
+        if every_n_segments is not None and (isinstance(every_n_segments, bool) or not isinstance(
+                every_n_segments, int) or every_n_segments < 1):
+            raise ValueError(f"every_n_segments must be a positive integer or None, got {every_n_segments!r}.")
+        if isinstance(train_time_interval, (int, float)) and not isinstance(train_time_interval, bool):
+            if train_time_interval < 0:
+                raise ValueError(f"train_time_interval must be >= 0 seconds or None, got {train_time_interval!r}.")
+            train_time_interval = timedelta(seconds=train_time_interval)
+        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0, enable_version_counter=False)
+        self.every_n_segments = every_n_segments
+        self.time_interval = train_time_interval
+        self._segments = 0
+        self._last_write = time.monotonic()
+        self._previous_sigint: Any = None
+
+    def write_last(self, trainer: pl.Trainer) -> None:
+        """Write ``last.ckpt`` now."""
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._last_write = time.monotonic()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_write = time.monotonic()
+        rollout = getattr(pl_module, "rollout", None)
+        if rollout is None or threading.current_thread() is not threading.main_thread():
+            return
+
+        def defer_interrupt(signum: int, frame: Any) -> None:
+            if rollout.interrupt_requested:  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            rollout.interrupt_requested = True
+
+        self._previous_sigint = signal.signal(signal.SIGINT, defer_interrupt)
+
+    def _restore_sigint(self) -> None:
+        if self._previous_sigint is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if not _can_save(trainer):
+            return
+        self._segments += 1
+        due = self.every_n_segments is not None and self._segments % self.every_n_segments == 0
+        if self.time_interval is not None:
+            due = due or time.monotonic() - self._last_write >= self.time_interval.total_seconds()
+        if due:
+            self.write_last(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Nothing at epoch ends: a run is one epoch; ``on_train_end`` writes the final state."""
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Nothing: RL runs have no validation loop."""
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_sigint()
+        if _can_save(trainer):
+            self.write_last(trainer)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """On Ctrl-C or SIGTERM, flush the metrics and write ``last.ckpt``; other errors may have left a vector
+        step half done, so the last consistent ``last.ckpt`` is kept."""
+        self._restore_sigint()
+        flush = getattr(pl_module, "flush_metrics", None)
+        if callable(flush):
+            flush()
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and _can_save(trainer):
+            self.write_last(trainer)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["segments"] = self._segments
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._segments = state_dict.get("segments", 0)
+
+
+class BestReturnCheckpoint(ModelCheckpoint):
+    """Keeps ``best.ckpt``: the agent as it was when the episode with the highest return so far finished.
+
+    The module logs ``ep_return`` (the best episode return of each segment) and snapshots the agent at the
+    very step the best episode finishes; this callback writes that snapshot, with the rest of the run's
+    state, whenever a segment's best return reaches the best so far. Ties go to the later episode, as the
+    seed trainer's ``>=``. Monitor ``ep_return``, mode ``max``.
+
+    Args:
+        dirpath: folder of ``best.ckpt``.
+        filename: the file's name without ``.ckpt``.
+    """
+
+    def __init__(self, dirpath: Optional[str] = None, filename: str = "best"):
+        super().__init__(dirpath=dirpath, filename=filename, monitor="ep_return", mode="max", save_top_k=1,
+                         save_last=False, enable_version_counter=False, auto_insert_metric_name=False)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if not _can_save(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        if self.monitor in candidates:
+            self._save_topk_checkpoint(trainer, candidates)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Nothing: the best checkpoint is written when the best return improves."""
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Nothing: RL runs have no validation loop."""
+
+    def check_monitor_top_k(self, trainer: pl.Trainer, current: Optional[torch.Tensor] = None) -> bool:
+        if current is None:
+            return False
+        if not self.best_k_models:
+            return True
+        return bool(current >= self.best_k_models[self.kth_best_model_path])  # ties: the later episode
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        module = trainer.lightning_module
+        module.checkpoint_kind = "best"
+        try:
+            super()._save_checkpoint(trainer, filepath)
+        finally:
+            module.checkpoint_kind = "last"

@@ -1,0 +1,194 @@
+"""What a Lightning checkpoint of a run holds, and how a run continues from it exactly.
+
+``checkpoint["rl_lightning"]`` (pickled into bytes, so that Lightning's ``weights_only`` loading of the file
+still works: ``trainer.fit(module, ckpt_path="last")`` needs no flag) holds everything a run needs beyond Lightning's own state: the agent (a
+plain seed-protocol agent through its own ``save``, restored with its class's ``load``; a Lightning-native
+agent's weights and ``get_extra_state`` are already in ``checkpoint["state_dict"]``), the vector env (every
+sub-env pickled, where it can be), the episode trackers, step and episode counters, the best return and
+its agent, the unwritten episodes, the metrics stream's length, and Python's, numpy's and torch's global
+generators. A resumed run truncates its metrics stream to the saved length and replays from there, so no
+episode is written twice or lost.
+
+Security: restoring a run unpickles that entry, which runs code chosen by whoever wrote the file, as the
+seed's metrics pickles and agent files do. Resume only from checkpoints you trust.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pickle
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from rl_lightning.metrics_stream import read_metrics_stream
+from rl_lightning.seeding import capture_global_rng, restore_global_rng
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rl_lightning.module import AgentModule
+
+__all__ = ["CHECKPOINT_KEY", "run_checkpoint", "restore_run", "load_agent", "load_checkpoint_entry",
+           "CheckpointMismatchError"]
+
+CHECKPOINT_KEY = "rl_lightning"
+_FORMAT_VERSION = 1
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint was written for another agent class or other spaces than the run loading it."""
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _import_class(path: str) -> type:
+    module_name, _, qualname = path.rpartition(".")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _stream_length(module: "AgentModule") -> int:
+    stream = module._stream
+    return os.path.getsize(stream.path) if stream is not None and os.path.exists(stream.path) else 0
+
+
+def run_checkpoint(module: "AgentModule") -> dict:
+    """The ``checkpoint["rl_lightning"]`` entry for ``module``'s current state.
+
+    With ``module.checkpoint_kind == "best"`` the entry holds the agent of the best episode so far and no
+    resume state (a best checkpoint is for loading the agent, not for continuing the run); it is cheap to
+    write, which matters because the seed's ``>=`` rule rewrites it on every tie.
+    """
+    agent = module.agent
+    state = module.state
+    best = module.checkpoint_kind == "best"
+    entry = {
+        "version": _FORMAT_VERSION,
+        "kind": module.checkpoint_kind,
+        "agent_class": _class_path(type(agent)),
+        "observation_space": module.env.single_observation_space,
+        "action_space": module.env.single_action_space,
+        "agent": state.best_agent if best else agent.save(),
+        "best_weights": state.best_weights if best else None,
+        "best_return": state.best_return,
+        "run": {"seed": module.seed, "run_idx": module.run_idx, "total_steps": module.total_steps,
+                "num_episodes": module.num_episodes, "compat": module.compat, "train": module.train_agent},
+        "finished": module.rollout.budget_reached,
+    }
+    if best:
+        return entry
+    entry.update(
+        state={"best_return": state.best_return, "best_agent": state.best_agent, "last_return": state.last_return,
+               "checkpoint_counter": state.checkpoint_counter, "pending": list(state.pending),
+               "best_weights": state.best_weights},
+        rollout=module.rollout.state_dict(),
+        stream_length=_stream_length(module),
+        episodes=module.episodes if module._stream is None else None,
+        rng=capture_global_rng(),
+    )
+    return entry
+
+
+def load_checkpoint_entry(path: str) -> dict:
+    """The ``rl_lightning`` entry of a checkpoint file (it is a pickle: load files you trust).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not a readable checkpoint, or was not written by an ``AgentModule``.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise ValueError(f"the checkpoint file {path} is corrupted or not a checkpoint: {err}") from err
+    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
+        raise ValueError(f"the checkpoint file {path} was not written by rl_lightning's AgentModule")
+    return unpack_entry(checkpoint[CHECKPOINT_KEY])
+
+
+def pack_entry(entry: dict) -> bytes:
+    """The entry as stored in the checkpoint file."""
+    return pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_entry(blob: Any) -> dict:
+    """The entry back from the checkpoint file (accepts an unpacked dict too)."""
+    return blob if isinstance(blob, dict) else pickle.loads(blob)
+
+
+def load_agent(path: str) -> Any:
+    """The agent stored in a Lightning checkpoint of a run (``last.ckpt`` or ``best.ckpt``), rebuilt through its
+    class's ``load`` classmethod, as the seed's agent files are."""
+    entry = load_checkpoint_entry(path)
+    return _load_agent(_import_class(entry["agent_class"]), entry["agent"])
+
+
+def _check_compatible(module: "AgentModule", saved: dict) -> None:
+    agent_class = _class_path(type(module.agent))
+    if saved["agent_class"] != agent_class:
+        raise CheckpointMismatchError(
+            f"the checkpoint holds an agent of class {saved['agent_class']}, but this run's agent is {agent_class}; "
+            "resume with the agent class the checkpoint was written with."
+        )
+    for name in ("observation_space", "action_space"):
+        here = getattr(module.env, f"single_{name}")
+        if saved[name] != here:
+            raise CheckpointMismatchError(
+                f"the checkpoint's {name} is {saved[name]}, but this run's env has {here}; resume with the env "
+                "the checkpoint was written with."
+            )
+
+
+def _load_agent(cls: type, saved: dict) -> Any:
+    """Rebuild a seed-protocol agent with its class's ``load`` (``load(path, checkpoint=...)`` when offered)."""
+    if "checkpoint" in inspect.signature(cls.load).parameters:
+        return cls.load(None, checkpoint=saved)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "resume_agent.t")
+        torch.save(saved, path)
+        return cls.load(path)
+
+
+def restore_run(module: "AgentModule", checkpoint: dict) -> None:
+    """Put ``module`` back in the state :func:`run_checkpoint` captured.
+
+    Raises:
+        KeyError: the checkpoint was not written by an ``AgentModule``.
+        CheckpointMismatchError: another agent class or other spaces.
+    """
+    if CHECKPOINT_KEY not in checkpoint:
+        raise KeyError(f"the checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by rl_lightning's "
+                       f"AgentModule (keys: {sorted(checkpoint)})")
+    saved = unpack_entry(checkpoint[CHECKPOINT_KEY])
+    if saved["kind"] != "last":
+        raise ValueError(f"this is a {saved['kind']!r} checkpoint, which holds an agent but no run state; resume "
+                         "from last.ckpt, or load its agent with rl_lightning.resume.load_agent(path).")
+    _check_compatible(module, saved)
+    if not isinstance(module.agent, torch.nn.Module):
+        object.__setattr__(module, "agent", _load_agent(type(module.agent), saved["agent"]))
+        module._act = module.agent.act
+    state = module.state
+    for name, value in saved["state"].items():
+        setattr(state, name, value)
+    module.rollout.load_state_dict(saved["rollout"])
+    stream = module._stream
+    if stream is not None:
+        length = saved["stream_length"]
+        if os.path.exists(stream.path) and os.path.getsize(stream.path) > length:
+            with open(stream.path, "r+b") as f:
+                f.truncate(length)  # episodes written after the checkpoint are replayed, not duplicated
+        elif length and not os.path.exists(stream.path):
+            raise FileNotFoundError(f"the checkpoint continues {stream.path}, which is missing")
+    if module.episodes is not None:
+        if saved["episodes"] is not None:
+            module.episodes[:] = saved["episodes"]
+        elif stream is not None and os.path.exists(stream.path):
+            module.episodes[:] = read_metrics_stream(stream.path) + list(state.pending)
+    restore_global_rng(saved["rng"])
