@@ -174,6 +174,8 @@ class AgentModule(pl.LightningModule):
         self.state = RunState()
         self.timer = StepTimer()
         self._resumed = False
+        self._world_size = 1
+        self._global_episodes = 0
         # Which checkpoint is being written: "last" (the whole state) or "best" (the best episode's agent).
         self.checkpoint_kind = "last"
         self._act = agent.act
@@ -232,13 +234,62 @@ class AgentModule(pl.LightningModule):
             self.trainer.should_stop = True
             return None
         self.on_segment(segment)
-        if segment.episodes:
+        budget_reached = segment.budget_reached
+        episodes = segment.episodes
+        if self._world_size > 1:
+            episodes, budget_reached = self._gather_segment(segment)
+        if episodes:
             # The monitor of BestReturnCheckpoint; per-episode values go through call_back, not self.log.
-            self.log("ep_return", max(e["ep_return"] for e in segment.episodes), logger=False, on_step=True,
+            self.log("ep_return", max(e["ep_return"] for e in episodes), logger=False, on_step=True,
                      on_epoch=False, batch_size=1)
-        if segment.budget_reached:
+        if budget_reached:
             self.trainer.should_stop = True
         return None
+
+    # ------------------------------------------------------------------ DDP: every rank steps its own envs
+    def setup(self, stage: str) -> None:
+        """Give the rollout this process's rank, so ranks reset with different seeds and collect different data."""
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        if world_size > 1 and not isinstance(self.agent, torch.nn.Module):
+            raise TypeError(
+                f"agent {type(self.agent).__name__!r} is a plain seed-protocol agent, whose optimizers Lightning "
+                f"cannot see: under DDP (world_size={world_size}) its copies on each rank would drift apart. Use a "
+                "Lightning-native agent (a torch.nn.Module such as rl_lightning.agents.PPO), or one device."
+            )
+        self._world_size = world_size
+        self.rollout.global_rank = self.global_rank
+        self.rollout.world_size = world_size
+        if world_size > 1 and self.global_rank != 0:
+            # Only rank 0 writes logs, metrics and agent files.
+            from rl_lightning.loggers import EmptyCallBack
+
+            self.call_back = EmptyCallBack()
+            self._stream = None
+            self.checkpoint_freq = None
+
+    def _gather_segment(self, segment: Segment) -> tuple:
+        """Every rank's finished episodes (each tagged with its ``rank``) and whether any rank spent the budget.
+
+        Rank 0 records the gathered episodes in rank order, numbering ``episode_index`` across ranks; under DDP
+        an episode budget is checked once per segment, on the sum over ranks.
+        """
+        import torch.distributed as dist
+
+        for episode in segment.episodes:
+            episode["rank"] = self.global_rank
+        gathered: list = [None] * self._world_size
+        dist.all_gather_object(gathered, (segment.episodes, segment.budget_reached))
+        episodes = [episode for rank_episodes, _ in gathered for episode in rank_episodes]
+        self._global_episodes += len(episodes)
+        budget_reached = any(done for _, done in gathered)
+        if self.num_episodes > 0:
+            budget_reached = budget_reached or self._global_episodes >= self.num_episodes
+        if self.global_rank == 0:
+            first = self._global_episodes - len(episodes)
+            for k, episode in enumerate(episodes, start=first + 1):
+                episode["episode_index"] = k
+                self._record_episode(episode, self.rollout.env_steps * self._world_size)
+        return episodes, budget_reached
 
     def on_segment(self, segment: Segment) -> None:
         """Called once per collected segment; subclasses learn from it here (the base agent learns per step)."""
@@ -281,7 +332,7 @@ class AgentModule(pl.LightningModule):
         return log() if log is not None else None
 
     def _agent_call_back(self, data: dict) -> None:
-        self.call_back(data, self._agent_tag, self.rollout.env_steps)
+        self.call_back(data, self._agent_tag, self.rollout.env_steps * self._world_size)
 
     def on_vector_step(self, env_steps: int) -> None:
         if self.total_steps > 0:
@@ -289,7 +340,15 @@ class AgentModule(pl.LightningModule):
             self._maybe_periodic_checkpoint(env_steps)
 
     def on_episode_end(self, episode: dict, sub_env: int) -> None:
-        """The seed trainer's per-episode work, in its order."""
+        """The seed trainer's per-episode work, in its order, at the vector step the episode finished on.
+
+        Under DDP the episodes of all ranks are recorded by rank 0 at the end of the segment instead.
+        """
+        if self._world_size == 1:
+            counter = self.rollout.env_steps if self.total_steps > 0 else episode["episode_index"]
+            self._record_episode(episode, counter)
+
+    def _record_episode(self, episode: dict, counter: int) -> None:
         state = self.state
         if self._stream is not None:
             state.pending.append(episode)
@@ -305,7 +364,8 @@ class AgentModule(pl.LightningModule):
             if isinstance(self.agent, torch.nn.Module):
                 state.best_weights = {k: v.detach().clone() for k, v in self.agent.state_dict().items()
                                       if not k.endswith("_extra_state")}
-        counter = self.rollout.env_steps if self.total_steps > 0 else episode["episode_index"]
+        if self.num_episodes > 0:
+            counter = episode["episode_index"]
         self.call_back({"ep_return": ep_return}, f"ep_return/run_{self.run_idx}", counter, force=True)
         self.call_back({"ep_length": episode["ep_length"]}, f"ep_length/run_{self.run_idx}", counter, force=True)
         state.last_return = ep_return

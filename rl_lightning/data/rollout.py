@@ -92,11 +92,14 @@ class RolloutDataset(IterableDataset):
         record_transitions: keep each step's ``(obs, action, reward, terminated, truncated)`` in the episode.
         count_reset_steps: count reset steps into the next episode, as the seed trainer did.
         global_rank: this process's rank (its block of sub-env seeds).
+        world_size: number of processes stepping their own envs (DDP); ``total_steps`` counts env steps of all
+            of them: every rank steps the same number of vector steps, so each stops after the first whole
+            vector step where ``env_steps * world_size >= total_steps``.
     """
 
     def __init__(self, env: VectorEnv, *, seed: int, total_steps: int = 0, num_episodes: int = 0,
                  segment_steps: int = 128, record_transitions: bool = False, count_reset_steps: bool = False,
-                 global_rank: int = 0):
+                 global_rank: int = 0, world_size: int = 1):
         super().__init__()
         check_render_mode(env)
         self.env = env
@@ -106,6 +109,7 @@ class RolloutDataset(IterableDataset):
         self.num_episodes = num_episodes
         self.segment_steps = segment_steps
         self.global_rank = global_rank
+        self.world_size = world_size
         self.render_mode = getattr(env, "render_mode", None)
         # Reset steps exist only under next-step autoreset; elsewhere there is nothing to leave out.
         self._skips_reset_steps = not count_reset_steps and autoreset_mode(env) is AutoresetMode.NEXT_STEP
@@ -122,7 +126,7 @@ class RolloutDataset(IterableDataset):
     def budget_reached(self) -> bool:
         """Whether the step or episode budget is spent."""
         if self.total_steps > 0:
-            return self.env_steps >= self.total_steps
+            return self.env_steps * self.world_size >= self.total_steps
         return self.episodes_done >= self.num_episodes
 
     def attach(self, driver: RolloutDriver) -> None:
