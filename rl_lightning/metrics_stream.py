@@ -39,11 +39,34 @@ class MetricsStreamWriter:
             os.remove(self.path)
 
     def append(self, chunk: Sequence[dict]) -> None:
-        """Append one chunk (a list of episode dicts); an empty chunk writes nothing."""
+        """Append one chunk (a list of episode dicts); an empty chunk writes nothing.
+
+        Raises:
+            OSError: the write failed (a full disk, say); the file is cut back to its earlier chunks, which
+                stay readable, and the message says so.
+        """
         if not chunk:
             return
-        with open(self.path, "ab") as f:
-            pickle.dump(list(chunk), f, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(list(chunk), protocol=pickle.HIGHEST_PROTOCOL)
+        with open(self.path, "ab", buffering=0) as f:
+            start = f.seek(0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[f.write(view):]
+            except OSError as err:
+                _cut_back(f, start)
+                raise OSError(err.errno, f"writing {len(chunk)} episodes to the metrics stream {self.path} failed "
+                                         f"({err.strerror or err}); the file was cut back to its {start} bytes of "
+                                         "earlier chunks, which stay readable") from err
+
+
+def _cut_back(f, size: int) -> None:
+    """Drop a partly written chunk; a failure here leaves a torn tail, which readers drop with a warning."""
+    try:
+        f.truncate(size)
+    except OSError:
+        pass
 
 
 def read_metrics_stream(path: str) -> list:

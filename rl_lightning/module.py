@@ -96,6 +96,8 @@ class AgentModule(pl.LightningModule):
             next episode, ``update`` called also with ``train=False``).
         segment_steps: vector steps collected per ``training_step``; default: the agent's own
             ``segment_steps`` attribute when it has one (a native agent's rollout length), else 128.
+        check_rewards: raise ``ValueError`` when the env pays a NaN or infinite reward; by default such rewards
+            are recorded and logged as they are.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class AgentModule(pl.LightningModule):
         tuning_hp: Any = None,
         compat: str = "default",
         segment_steps: Optional[int] = None,
+        check_rewards: bool = False,
     ):
         super().__init__()
         check_budget(num_episodes, total_steps)
@@ -150,6 +153,8 @@ class AgentModule(pl.LightningModule):
             count_reset_steps=compat == "rlbase",
         )
         self.rollout.attach(self)
+        self.rollout.check_rewards = check_rewards
+        self.rollout.context = f"run {run_idx}"
         self.seed = seed
         self.run_idx = run_idx
         self.train_agent = train

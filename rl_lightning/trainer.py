@@ -39,6 +39,7 @@ from rl_lightning.callbacks.progress import EpisodeProgressBar
 from rl_lightning.data.envs import EnvLike, as_vector_env, autoreset_mode, check_render_mode
 from rl_lightning.data.episodes import concat_dicts_of_arrays, extract_actual_rewards, get_single_observation
 from rl_lightning.module import AgentModule
+from rl_lightning.preflight import check_can_create_dir, check_writable_dir, preflight
 from rl_lightning.protocol import check_agent
 from rl_lightning.resume import load_checkpoint_entry
 from rl_lightning.seeding import run_seed
@@ -77,6 +78,7 @@ class OnlineTrainer:
         checkpoint_interval: with an ``exp_dir``, seconds of wall time between writes of the Lightning
             checkpoint ``exp_dir/checkpoints/run{r}/last.ckpt`` (also written at the end of a run and on Ctrl-C
             or SIGTERM) that ``multi_run(resume=True)`` continues from; ``None`` writes none.
+        check_rewards: raise ``ValueError`` on a NaN or infinite reward instead of recording it as it is.
         trainer_kwargs: extra keyword arguments for each run's ``lightning.pytorch.Trainer``.
 
     Attributes:
@@ -99,6 +101,7 @@ class OnlineTrainer:
         segment_steps: Optional[int] = None,
         progress: bool = True,
         checkpoint_interval: Optional[float] = 300.0,
+        check_rewards: bool = False,
         trainer_kwargs: Optional[dict] = None,
     ):
         check_choice("compat", compat, COMPAT_MODES)
@@ -109,6 +112,7 @@ class OnlineTrainer:
             exp_dir = os.fspath(exp_dir)
             if os.path.exists(exp_dir) and not os.path.isdir(exp_dir):
                 raise ValueError(f"exp_dir={exp_dir!r} is a file; pass a folder path (it is created when missing).")
+            check_can_create_dir("exp_dir", exp_dir)
         if config is not None and not os.path.isfile(config):
             raise ValueError(f"config={os.fspath(config)!r} does not exist; pass the path of an existing config file, "
                              "or config=None.")
@@ -129,6 +133,8 @@ class OnlineTrainer:
         self.segment_steps = segment_steps
         self.progress = progress
         self.checkpoint_interval = checkpoint_interval
+        check_bool("check_rewards", check_rewards)
+        self.check_rewards = check_rewards
         self.trainer_kwargs = dict(trainer_kwargs or {})
         self.env: Any = None
         self.agent: Any = None
@@ -227,7 +233,10 @@ class OnlineTrainer:
         # Run 1 is built first so that a broken env or agent is reported before any file is written.
         first_seed = run_seed(1, seed_offset, num_episodes, total_steps)
         env, agent = self._build_run(1)
+        preflight(env, agent, first_seed, self.train)
         config_bytes = self._read_config()
+        if self.exp_dir is not None:
+            check_writable_dir("exp_dir", self.exp_dir)
         if self.exp_dir is not None and not resume:
             self._prepare_exp_dir(overwrite)
             self._write_artifacts(config_bytes)
@@ -311,7 +320,7 @@ class OnlineTrainer:
             dump_metrics=opts["dump_metrics"], checkpoint_freq=opts["checkpoint_freq"],
             dump_transitions=opts["dump_transitions"], metrics_dump_every=opts["metrics_dump_every"],
             keep_metrics_in_memory=opts["keep_metrics_in_memory"], tuning_hp=opts["tuning_hp"],
-            compat=self.compat, segment_steps=self.segment_steps,
+            compat=self.compat, segment_steps=self.segment_steps, check_rewards=self.check_rewards,
         )
         with _quiet_lightning():
             trainer = pl.Trainer(**self._lightning_trainer_kwargs(run_idx))

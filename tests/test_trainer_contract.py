@@ -101,7 +101,9 @@ def test_seeds_follow_the_seed_formulas(tmp_path):
 
 @pytest.mark.parametrize("checkpoint_interval, end_saves", [
     (None, ["save"]),  # the Last agent file, through agent.save(path); the Best dict was kept in memory
-    (300.0, ["save", "save"]),  # before it, the last Lightning checkpoint takes the agent's save() dict
+    # Before it, the Lightning checkpoint last.ckpt takes the agent's save() dict when written: after the first
+    # segment (here the only one) and at the end of the run.
+    (300.0, ["save", "save", "save"]),
 ])
 def test_call_order_is_the_seed_trainers(tmp_path, checkpoint_interval, end_saves):
     trainer = _trainer(tmp_path, num_envs=2, checkpoint_interval=checkpoint_interval)

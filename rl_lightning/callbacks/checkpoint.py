@@ -18,7 +18,6 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 __all__ = ["BestReturnCheckpoint", "LastCheckpoint"]
 
@@ -28,12 +27,15 @@ def _can_save(trainer: pl.Trainer) -> bool:
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """Keeps ``last.ckpt``: the whole run state, written every ``every_n_segments`` segments and/or every
-    ``train_time_interval``, at the end of the run, and when the run is interrupted.
+    """Keeps ``last.ckpt``: the whole run state, written after the first segment, then every
+    ``every_n_segments`` segments and/or every ``train_time_interval``, at the end of the run, and when the
+    run is interrupted.
 
     Ctrl-C (SIGINT) is deferred to the end of the current vector step and SIGTERM (cluster preemption) to
     the end of the current segment; either way the unwritten episodes are flushed to the metrics stream and
-    ``last.ckpt`` is written before the process exits, at a consistent point.
+    ``last.ckpt`` is written before the process exits, at a consistent point. When an error stops the run,
+    the finished episodes are flushed too, and ``last.ckpt`` is written only if the failing call left the
+    state consistent (``agent.act`` failed before the env moved); otherwise the previous one is kept.
 
     Args:
         dirpath: folder of ``last.ckpt``.
@@ -57,6 +59,8 @@ class LastCheckpoint(ModelCheckpoint):
         self._segments = 0
         self._last_write = time.monotonic()
         self._previous_sigint: Any = None
+        # Only a run that started may overwrite last.ckpt: a failed restore must leave the file as it was.
+        self._started = False
 
     def write_last(self, trainer: pl.Trainer) -> None:
         """Write ``last.ckpt`` now."""
@@ -65,6 +69,7 @@ class LastCheckpoint(ModelCheckpoint):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_write = time.monotonic()
+        self._started = True
         rollout = getattr(pl_module, "rollout", None)
         if rollout is None or threading.current_thread() is not threading.main_thread():
             return
@@ -86,7 +91,7 @@ class LastCheckpoint(ModelCheckpoint):
         if not _can_save(trainer):
             return
         self._segments += 1
-        due = self.every_n_segments is not None and self._segments % self.every_n_segments == 0
+        due = self._segments == 1 or self.every_n_segments is not None and self._segments % self.every_n_segments == 0
         if self.time_interval is not None:
             due = due or time.monotonic() - self._last_write >= self.time_interval.total_seconds()
         if due:
@@ -104,13 +109,14 @@ class LastCheckpoint(ModelCheckpoint):
             self.write_last(trainer)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        """On Ctrl-C or SIGTERM, flush the metrics and write ``last.ckpt``; other errors may have left a vector
-        step half done, so the last consistent ``last.ckpt`` is kept."""
+        """Flush the finished episodes; write ``last.ckpt`` when the run's state is consistent (Ctrl-C, SIGTERM,
+        an ``agent.act`` failure); after a failure mid vector step keep the previous ``last.ckpt``."""
         self._restore_sigint()
         flush = getattr(pl_module, "flush_metrics", None)
         if callable(flush):
             flush()
-        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and _can_save(trainer):
+        rollout = getattr(pl_module, "rollout", None)
+        if self._started and getattr(rollout, "consistent", True) and _can_save(trainer):
             self.write_last(trainer)
 
     def state_dict(self) -> dict[str, Any]:

@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any, Callable, Union
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
-__all__ = ["EnvLike", "RENDER_MODES", "as_vector_env", "autoreset_mode", "check_render_mode"]
+__all__ = ["EnvLike", "RENDER_MODES", "as_vector_env", "autoreset_mode", "check_render_mode", "check_observation",
+           "check_actions"]
 
 #: An env or a factory of one: a ``gymnasium.vector.VectorEnv``, a plain ``gymnasium.Env`` (wrapped into a
 #: one-sub-env ``SyncVectorEnv``), or a zero-argument callable returning either.
@@ -70,4 +72,49 @@ def check_render_mode(env: VectorEnv) -> None:
         raise ValueError(
             f"env render_mode={mode!r} renders through each sub-env (env.envs[i].render()), which "
             f"{type(env).__name__} does not expose; use gymnasium.vector.SyncVectorEnv for this render mode."
+        )
+
+
+def check_observation(env: VectorEnv, observation: Any, where: str) -> None:
+    """Raise ``ValueError`` when a batched observation does not fit the env's (batched) observation space.
+
+    Args:
+        where: what returned it, for the message (``"env.reset()"``, ``"env.step()"``).
+    """
+    space = env.observation_space
+    if space.contains(observation):
+        return
+    shape = getattr(observation, "shape", None)
+    dtype = getattr(observation, "dtype", type(observation).__name__)
+    raise ValueError(
+        f"{where} returned an observation that does not fit the env's observation space: got shape {shape} and dtype "
+        f"{dtype}, expected {space} (the single-env space {env.single_observation_space} batched over "
+        f"{env.num_envs} sub-envs). Fix the env's observation_space or what it returns; "
+        "gymnasium.utils.env_checker.check_env(env) pinpoints the mismatch."
+    )
+
+
+def check_actions(env: VectorEnv, action: Any) -> None:
+    """Raise ``ValueError`` when ``agent.act`` returned actions of the wrong shape or dtype for the env.
+
+    Bounds of continuous (Box) actions are not checked: envs commonly clip them.
+    """
+    single = env.single_action_space
+    expected = (env.num_envs, *single.shape) if single.shape is not None else (env.num_envs,)
+    array = np.asarray(action)
+    problem = None
+    if array.shape != expected:
+        problem = f"shape {array.shape}"
+    elif array.dtype == object or not np.issubdtype(array.dtype, np.number) and array.dtype != np.bool_:
+        problem = f"dtype {array.dtype}"
+    elif isinstance(single, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        if not np.issubdtype(array.dtype, np.integer):
+            problem = f"dtype {array.dtype} (discrete actions must be integers)"
+        elif not env.action_space.contains(array.astype(env.action_space.dtype)):
+            problem = f"values {array.tolist()} outside {single}"
+    if problem is not None:
+        raise ValueError(
+            f"agent.act returned actions of {problem}; the env expects one action per sub-env: shape {expected} "
+            f"of {single} (dtype {single.dtype}). Return a numpy array with one row per sub-env "
+            f"(env.num_envs = {env.num_envs})."
         )

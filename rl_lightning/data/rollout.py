@@ -31,7 +31,7 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 from torch.utils.data import IterableDataset
 
-from rl_lightning.data.envs import autoreset_mode, check_render_mode
+from rl_lightning.data.envs import autoreset_mode, check_actions, check_observation, check_render_mode
 from rl_lightning.data.episodes import EpisodeTracker
 from rl_lightning.seeding import sub_env_seeds
 
@@ -121,6 +121,15 @@ class RolloutDataset(IterableDataset):
         self._reset_next = np.zeros(self.num_envs, dtype=bool)
         #: Set (e.g. by a SIGINT handler) to stop at the end of the current vector step with KeyboardInterrupt.
         self.interrupt_requested = False
+        #: Raise ``ValueError`` on NaN or infinite rewards instead of recording them as they are.
+        self.check_rewards = False
+        #: Where the run is, for error notes (e.g. ``"run 2"``).
+        self.context = ""
+        #: The call in progress, for error notes.
+        self.stage = "nothing yet"
+        #: False between ``env.step`` and the end of that vector step's bookkeeping.
+        self.consistent = True
+        self._check_first_step = False
 
     @property
     def budget_reached(self) -> bool:
@@ -157,30 +166,61 @@ class RolloutDataset(IterableDataset):
             self.tracker.add_frames(self.env.render())
 
     def collect(self) -> Segment:
-        """Run up to ``segment_steps`` vector steps (fewer where the budget ends) and return them."""
+        """Run up to ``segment_steps`` vector steps (fewer where the budget ends) and return them.
+
+        An exception raised inside carries a note naming the call that failed (``agent.act``, ``env.step``,
+        ``agent.update``, ...), the run and the env step. :attr:`consistent` tells whether the run's state is
+        still that of the end of a whole vector step (true when ``agent.act`` failed, false once the env moved).
+        """
+        try:
+            return self._collect()
+        except Exception as err:
+            if hasattr(err, "add_note"):
+                err.add_note(f"rl_lightning: raised in {self.stage} during {self.context or 'the run'} after "
+                             f"{self.env_steps} env steps ({self.env_steps // self.num_envs} vector steps).")
+            raise
+
+    def _collect(self) -> Segment:
         if self._observation is None:
+            self.stage = "env.reset"
             self.reset_env()
+            check_observation(self.env, self._observation, "env.reset()")
+            self._check_first_step = True
         env, driver, tracker = self.env, self.driver, self.tracker
         skips_reset_steps = self._skips_reset_steps
         episodes: list = []
         vector_steps = 0
         while vector_steps < self.segment_steps and not self.budget_reached:
             observation = self._observation
+            self.stage = "agent.act"
             action = driver.act(observation)
+            if self._check_first_step:
+                check_actions(env, action)
+            self.consistent = False
+            self.stage = "env.step"
             next_observation, reward, terminated, truncated, info = env.step(action)
+            if self._check_first_step:
+                check_observation(env, next_observation, "env.step()")
+                self._check_first_step = False
+            if self.check_rewards and not np.all(np.isfinite(reward)):
+                raise ValueError(f"env.step() returned non-finite rewards {np.asarray(reward).tolist()} (sub-envs "
+                                 f"{np.flatnonzero(~np.isfinite(reward)).tolist()}); check_rewards=True refuses them.")
             self._render_step()
             reset_next = self._reset_next
             counted = ~reset_next if skips_reset_steps and reset_next.any() else None
             tracker.record_step(observation, action, reward, terminated, truncated, info, counted)
             self.env_steps += self.num_envs
+            self.stage = "agent.update"
             entries = driver.observe(next_observation, reward, terminated, truncated, self.env_steps)
             if entries is not None:
                 tracker.add_logs(entries, counted)
+            self.stage = "the step's bookkeeping"
             driver.on_vector_step(self.env_steps)
             self._observation = next_observation
             vector_steps += 1
             dones = np.logical_or(terminated, truncated)
             if dones.any():
+                self.stage = "the episode-end bookkeeping"
                 for i in dones.nonzero()[0].tolist():
                     self.episodes_done += 1
                     if self.render_mode == "rgb_array_list":
@@ -190,6 +230,7 @@ class RolloutDataset(IterableDataset):
                     episodes.append(episode)
             if skips_reset_steps:
                 self._reset_next = dones
+            self.consistent = True
             if self.interrupt_requested:
                 # Raised between vector steps, so a checkpoint taken now is a consistent state.
                 self.interrupt_requested = False
