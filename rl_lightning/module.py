@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from rl_lightning.data.envs import EnvLike, as_vector_env
 from rl_lightning.data.rollout import RolloutDataset, Segment
+from rl_lightning.loggers.fanout import as_call_back
 from rl_lightning.metrics_stream import MetricsStreamWriter, metrics_stream_path
 from rl_lightning.protocol import check_agent, greedy_act
 from rl_lightning.resume import CHECKPOINT_KEY, pack_entry, restore_run, run_checkpoint
@@ -166,11 +167,9 @@ class AgentModule(pl.LightningModule):
         self.checkpoint_freq = checkpoint_freq
         self.metrics_dump_every = metrics_dump_every
         self.keep_metrics_in_memory = keep_metrics_in_memory
-        if call_back is None:
-            from rl_lightning.loggers import EmptyCallBack
-
-            call_back = EmptyCallBack()
-        self.call_back = call_back
+        self._own_call_back = call_back
+        #: The callable every seed-style log call goes through: ``call_back`` plus the Trainer's loggers.
+        self.call_back = as_call_back(call_back, [])
         self._stream = MetricsStreamWriter(metrics_stream_path(self.exp_dir, run_idx)) if dump_metrics else None
 
         #: Every episode dict of the run, when ``keep_metrics_in_memory``; else ``None``.
@@ -213,12 +212,15 @@ class AgentModule(pl.LightningModule):
         attach = getattr(agent, "attach_module", None)
         if callable(attach):
             attach(self)  # a Lightning-native agent learns through self.manual_backward and self.optimizers()
+        if self._world_size == 1 or self.global_rank == 0:
+            self.call_back = as_call_back(self._own_call_back, self.trainer.loggers)
         if not self._resumed:
             if self._stream is not None:
                 self._stream.remove_stale()
             if self.tuning_hp is not None:
                 agent.set_hp(self.tuning_hp)
             self.call_back.reset()
+            self._send_hyperparams()
         if self.train_agent:
             if not self._resumed:
                 agent.reset(self.seed)
@@ -230,6 +232,22 @@ class AgentModule(pl.LightningModule):
                 agent.eval()
             self._act = agent.act if self.compat == "rlbase" else greedy_act(agent)
         agent.set_num_env(self.rollout.num_envs)
+
+    def _send_hyperparams(self) -> None:
+        """The run's seed and index, ``tuning_hp`` and the agent's own hyperparameters, to every logger."""
+        log = getattr(self.call_back, "log_hyperparams", None)
+        if not callable(log):
+            return
+        params: dict = {"seed": self.seed, "run_idx": self.run_idx}
+        if self.tuning_hp is not None:
+            params["tuning_hp"] = self.tuning_hp
+        agent_hp = getattr(self.agent, "params", None) or getattr(self.agent, "hp", None)
+        to_dict = getattr(agent_hp, "to_dict", None)
+        if callable(to_dict):
+            agent_hp = to_dict()
+        if isinstance(agent_hp, dict):
+            params["agent"] = agent_hp
+        log(params)
 
     def training_step(self, dataloader_iter: Iterator) -> None:
         """Collect one segment (acting and learning at every vector step) and stop at the budget."""

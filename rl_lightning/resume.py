@@ -63,11 +63,13 @@ def run_checkpoint(module: "AgentModule") -> dict:
 
     With ``module.checkpoint_kind == "best"`` the entry holds the agent of the best episode so far and no
     resume state (a best checkpoint is for loading the agent, not for continuing the run); it is cheap to
-    write, which matters because the seed's ``>=`` rule rewrites it on every tie.
+    write, which matters because the seed's ``>=`` rule rewrites it on every tie. ``"agent"`` holds the
+    current agent, also without resume state.
     """
     agent = module.agent
     state = module.state
     best = module.checkpoint_kind == "best"
+    agent_only = module.checkpoint_kind != "last"
     entry = {
         "version": _FORMAT_VERSION,
         "kind": module.checkpoint_kind,
@@ -81,7 +83,7 @@ def run_checkpoint(module: "AgentModule") -> dict:
                 "num_episodes": module.num_episodes, "compat": module.compat, "train": module.train_agent},
         "finished": module.rollout.budget_reached,
     }
-    if best:
+    if agent_only:
         return entry
     entry.update(
         state={"best_return": state.best_return, "best_agent": state.best_agent, "last_return": state.last_return,

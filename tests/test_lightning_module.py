@@ -54,3 +54,26 @@ def test_our_progress_bar_replaces_lightnings(tmp_path, capsys):
     assert "Run 1: env steps" in err and "200/200" in err
     module.call_back.close()
     assert (tmp_path / "m.jsonl").read_text().count("ep_return/run_1") == module.rollout.episodes_done
+
+
+def test_trainer_loggers_receive_every_call_back_record(tmp_path):
+    import csv
+    import json
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    jsonl = JsonlCallback(str(tmp_path / "metrics.jsonl"))
+    module = AgentModule(lambda env: RecordingAgent(), make_counting_vec_env(2), total_steps=100, seed=0,
+                         tuning_hp={"lr": 0.5})
+    trainer = pl.Trainer(accelerator="cpu", logger=[jsonl, CSVLogger(str(tmp_path), name="csv", version=0)],
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    returns = [r for r in records if r["tag"] == "ep_return/run_1"]
+    assert len(returns) == module.rollout.episodes_done > 0
+    hparams = [r for r in records if r["tag"] == "hparams"]
+    assert hparams and hparams[0]["metrics"]["seed"] == 0.0 and hparams[0]["metrics"]["tuning_hp/lr"] == 0.5
+    with open(tmp_path / "csv" / "version_0" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    csv_returns = [float(row["ep_return/run_1/ep_return"]) for row in rows if row.get("ep_return/run_1/ep_return")]
+    assert csv_returns == [r["metrics"]["ep_return"] for r in returns]

@@ -137,13 +137,20 @@ class BestReturnCheckpoint(ModelCheckpoint):
     state, whenever a segment's best return reaches the best so far. Ties go to the later episode, as the
     seed trainer's ``>=``. Monitor ``ep_return``, mode ``max``.
 
+    With another ``monitor`` (e.g. ``"eval/ep_return_mean"`` logged by
+    :class:`~rl_lightning.callbacks.evaluation.PeriodicEvaluation`) the checkpoint holds the agent as it is when
+    that value reaches its best.
+
     Args:
         dirpath: folder of ``best.ckpt``.
         filename: the file's name without ``.ckpt``.
+        monitor: the logged value to maximise; ``"ep_return"`` (training episodes) by default.
     """
 
-    def __init__(self, dirpath: Optional[str] = None, filename: str = "best"):
-        super().__init__(dirpath=dirpath, filename=filename, monitor="ep_return", mode="max", save_top_k=1,
+    def __init__(self, dirpath: Optional[str] = None, filename: str = "best", monitor: str = "ep_return"):
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"monitor must be the name of a logged value such as 'ep_return', got {monitor!r}.")
+        super().__init__(dirpath=dirpath, filename=filename, monitor=monitor, mode="max", save_top_k=1,
                          save_last=False, enable_version_counter=False, auto_insert_metric_name=False)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
@@ -169,7 +176,8 @@ class BestReturnCheckpoint(ModelCheckpoint):
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         module = trainer.lightning_module
-        module.checkpoint_kind = "best"
+        # The agent of the best training episode, snapshotted when it ended; for another monitor, the agent now.
+        module.checkpoint_kind = "best" if self.monitor == "ep_return" else "agent"
         try:
             super()._save_checkpoint(trainer, filepath)
         finally:

@@ -1,0 +1,187 @@
+"""The TensorBoard side shared by :class:`TBCallBack` and :class:`BasicCallBack`.
+
+``_TensorBoardWriter`` owns the ``SummaryWriter`` and creates it when it first hands events over, so an instance
+that never writes leaves no event file and stays picklable until then. ``_TensorBoardLoggerBase`` is the Lightning ``Logger`` face both
+callbacks share.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from argparse import Namespace
+from collections.abc import Iterable
+from typing import Any
+
+from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from tensorboard.compat.proto.summary_pb2 import Summary
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+from typing_extensions import override
+
+from rl_lightning.loggers._checks import check_path, check_writable_dir, to_float
+from rl_lightning.loggers._params import flatten_params, is_number
+
+# Events kept before they are handed to the SummaryWriter together (see _TensorBoardWriter).
+_DELIVERY_INTERVAL_S = 1.0
+_MAX_PENDING_EVENTS = 1024
+
+
+class _TensorBoardWriter:
+    """Owns one ``SummaryWriter`` in ``log_dir``, created on the first delivery (and again after ``close``).
+
+    The ``SummaryWriter`` writes through a background thread that wakes for every event it is handed; each
+    wake-up moves Python's GIL between threads, which costs far more than writing the event, most of all on a
+    busy machine. So events are kept here, each with its step and wall time, and handed over together by the
+    first write at least ``_DELIVERY_INTERVAL_S`` after the oldest one (or once ``_MAX_PENDING_EVENTS`` wait), and
+    at :meth:`flush`/:meth:`close`. The event file then holds exactly what writing each event at once would have
+    written; the ``SummaryWriter`` itself only pushes events to the file every two minutes or on ``flush``.
+    """
+
+    def __init__(self, log_dir: str) -> None:
+        self.log_dir = log_dir
+        self._summary_writer: SummaryWriter | None = None
+        self._pending: list[tuple[int, float, list[tuple[str, float]]]] = []  # (step, wall time, [(tag, value)])
+
+    @property
+    def summary_writer(self) -> SummaryWriter:
+        if self._summary_writer is None:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self._summary_writer = SummaryWriter(log_dir=self.log_dir, max_queue=_MAX_PENDING_EVENTS)
+        return self._summary_writer
+
+    def scalars(self, points: Iterable[tuple[str, float, float]]) -> None:
+        """Write ``(tag, value, step)`` points stamped with the current time, one event per step.
+
+        TensorBoard steps are integers, so ``step`` is truncated toward zero; values are stored as float32, as
+        ``SummaryWriter.add_scalar`` stores them. Consecutive points at the same step share one event (with the
+        wall time of the first): TensorBoard reads every value of an event, and each event costs the writer
+        thread a pure-Python checksum.
+        """
+        now = time.time()
+        pending = self._pending
+        oldest = pending[0][1] if pending else now
+        for tag, value, step in points:
+            whole_step = int(step)
+            if pending and pending[-1][0] == whole_step:
+                pending[-1][2].append((tag, value))
+            else:
+                pending.append((whole_step, now, [(tag, value)]))
+        if now - oldest >= _DELIVERY_INTERVAL_S or len(pending) >= _MAX_PENDING_EVENTS:
+            self._deliver()
+
+    def _deliver(self) -> None:
+        if not self._pending:
+            return
+        file_writer = self.summary_writer._get_file_writer()
+        for step, walltime, values in self._pending:
+            summary = Summary(value=[Summary.Value(tag=tag, simple_value=value) for tag, value in values])
+            file_writer.add_summary(summary, step, walltime)
+        self._pending.clear()
+
+    def hyperparams(self, params: dict[str, Any]) -> None:
+        """Write ``params`` for TensorBoard's HParams tab; values that are not numbers, bools or text become text."""
+        clean = {k: v if (is_number(v) or isinstance(v, (bool, str))) else str(v) for k, v in params.items()}
+        self._deliver()
+        file_writer = self.summary_writer._get_file_writer()
+        for summary in hparams(clean, {}):
+            file_writer.add_summary(summary)
+
+    def flush(self) -> None:
+        """Hand pending events to the ``SummaryWriter`` and have it push them to the file."""
+        self._deliver()
+        if self._summary_writer is not None:
+            self._summary_writer.flush()
+
+    def close(self) -> None:
+        """Hand pending events over and close the ``SummaryWriter`` and its file."""
+        self._deliver()
+        if self._summary_writer is not None:
+            self._summary_writer.close()
+            self._summary_writer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # An open writer holds a thread and a file; a copy opens its own on its first write.
+        state = self.__dict__.copy()
+        state["_summary_writer"] = None
+        return state
+
+
+class _TensorBoardLoggerBase(Logger):
+    """Lightning ``Logger`` methods common to the TensorBoard callbacks.
+
+    ``log_metrics`` writes each metric as it is (no windows), its name used as the TensorBoard tag
+    (``"train/loss"`` stays ``"train/loss"``). ``log_hyperparams`` writes them for the HParams tab, nested keys
+    joined with ``/``. ``save`` (which Lightning calls after each ``log_metrics``) pushes what was written to the
+    event file.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike) -> None:
+        super().__init__()
+        path = check_path("log_dir", log_dir)
+        check_writable_dir("log_dir", path)
+        self._writer = _TensorBoardWriter(path)
+        self._lightning_calls = 0
+
+    @property
+    @override
+    def name(self) -> str:
+        """Empty: the logs go straight into ``log_dir`` (Lightning then puts checkpoints in ``log_dir/checkpoints``)."""
+        return ""
+
+    @property
+    @override
+    def version(self) -> str:
+        """Empty: ``log_dir`` is used as given, with no ``version_N`` subfolder."""
+        return ""
+
+    @property
+    @override
+    def save_dir(self) -> str:
+        """The directory holding the event files."""
+        return self._writer.log_dir
+
+    @property
+    @override
+    def log_dir(self) -> str:
+        """The directory holding the event files."""
+        return self._writer.log_dir
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> SummaryWriter:
+        """The underlying ``SummaryWriter`` (created, with its event file, on first access)."""
+        return self._writer.summary_writer
+
+    @override
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Write each metric as it is at ``step`` (optimizer steps from Lightning; call count when ``None``)."""
+        if step is None:
+            step = self._lightning_calls
+        self._lightning_calls += 1
+        self._writer.scalars((name, to_float(value, None, name), step) for name, value in metrics.items())
+
+    @override
+    @rank_zero_only
+    def log_hyperparams(self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any) -> None:
+        """Write ``params`` (a dict or ``argparse.Namespace``, nested allowed) for TensorBoard's HParams tab."""
+        self._writer.hyperparams(flatten_params(params))
+
+    @override
+    @rank_zero_only
+    def save(self) -> None:
+        """Push what was written to the event file; values still buffered by ``flush_every`` stay buffered."""
+        self._writer.flush()
+
+    @override
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """Called by Lightning at the end of ``fit``: same as :meth:`close`."""
+        self.close()
+
+    @rank_zero_only
+    def close(self) -> None:
+        """Close the writer (a later write opens a new event file)."""
+        self._writer.close()

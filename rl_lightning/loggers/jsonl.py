@@ -1,0 +1,247 @@
+"""JSON-lines logging: one ``{"step", "tag", "metrics"}`` record per call, cheap enough for every env step."""
+
+from __future__ import annotations
+
+import json
+import os
+from argparse import Namespace
+from collections.abc import Mapping
+from typing import Any
+
+from lightning.pytorch.loggers.logger import Logger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from typing_extensions import override
+
+from rl_lightning.loggers._checks import check_flush_every, check_path, check_writable_file, metric_numbers
+from rl_lightning.loggers._params import flatten_params, is_number
+
+# JSON has no NaN/inf; Python's json module writes and reads these tokens, so we write the same ones.
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+# Bounds memory when flush_every is 0 or very large; only whole lines are ever written.
+_MAX_HELD_LINES = 16384
+LIGHTNING_TAG = "lightning"
+HPARAMS_TAG = "hparams"
+
+
+class _JsonlWriter:
+    """Owns the JSONL file: holds records, formats them in batches, hands whole lines to the OS in one write.
+
+    A call only converts its values and appends ``(tag, keys, step, values, sum of values)`` to :attr:`held`;
+    text is made in :meth:`flush`, where consecutive records with the same tag and keys are formatted with one
+    ``%`` on a repeated template. Batching keeps the per-call cost low inside a busy env loop. The file is
+    opened (append mode, parent directories created) on the first flush, so a writer that has not flushed yet
+    holds no file handle and can be pickled.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        # (tag, keys, step, values, sum of values), or (line, None, 0, (), 0.0) for an already formatted line.
+        self.held: list[tuple[Any, tuple[str, ...] | None, int, tuple[float, ...], float]] = []
+        self._file: Any = None
+        self._templates: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def hold_line(self, line: str) -> None:
+        """Keep one already formatted line (ending in a newline) for the next :meth:`flush`."""
+        self.held.append((line, None, 0, (), 0.0))
+
+    def _text(self) -> str:
+        chunks: list[str] = []
+        run_tag, run_keys, run_lines, numbers = None, None, 0, []
+
+        def end_run() -> None:
+            if run_lines:
+                template = self._templates.get((run_tag, run_keys))
+                if template is None:
+                    template = self._templates[(run_tag, run_keys)] = _template(run_tag, run_keys)
+                chunks.append((template * run_lines) % tuple(numbers))
+
+        for tag, keys, step, values, total in self.held:
+            if keys is not None and total - total == 0.0:
+                if tag != run_tag or keys != run_keys:
+                    end_run()
+                    run_tag, run_keys, run_lines, numbers = tag, keys, 0, []
+                numbers.append(step)
+                numbers += values
+                run_lines += 1
+                continue
+            end_run()
+            run_tag, run_keys, run_lines, numbers = None, None, 0, []
+            if keys is None:
+                chunks.append(tag)
+            else:  # NaN or inf: JSON's tokens instead of repr's
+                chunks.append(_template(tag, keys, "%s") % (step, *map(_json_number, values)))
+        end_run()
+        return "".join(chunks)
+
+    def flush(self) -> None:
+        """Hand every held line to the OS in one ``write``: from then on it survives the process being killed."""
+        if not self.held:
+            return
+        data = memoryview(self._text().encode("utf-8"))
+        self.held.clear()
+        if self._file is None:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - owned until close()
+        while data:
+            data = data[self._file.write(data) :]
+
+    def close(self) -> None:
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy reopens the file in append mode on its own first flush.
+        state = self.__dict__.copy()
+        state["_file"] = None
+        return state
+
+
+def _template(tag: str, keys: tuple[str, ...], placeholder: str = "%r") -> str:
+    metrics = ", ".join(json.dumps(str(key)).replace("%", "%%") + ": " + placeholder for key in keys)
+    return '{"step": %d, "tag": ' + json.dumps(str(tag)).replace("%", "%%") + ', "metrics": {' + metrics + "}}\n"
+
+
+def _json_number(value: float) -> str:
+    text = repr(value)
+    return _NON_FINITE.get(text, text)
+
+
+class JsonlCallback(Logger):
+    """Metrics as JSON lines, one record per call: ``{"step": int, "tag": str, "metrics": {key: float}}``.
+
+    Lines without ``force`` are held in memory and handed to the OS every ``flush_every`` calls (and whenever
+    16384 lines are held). ``force=True`` hands the line, and every line held before it, to the OS at once, so
+    it survives the process being killed (``SIGKILL``); it does not ``fsync``, so a machine crash may still lose
+    it. NaN and inf are written as ``NaN``, ``Infinity``, ``-Infinity``, which Python's ``json`` reads back. The
+    file is opened in append mode, and its parent directory created, on the first hand-over.
+
+    As a Lightning logger, ``log_metrics`` writes one record with tag ``"lightning"`` at the given step, and
+    ``log_hyperparams`` one record with tag ``"hparams"`` at step 0: numeric values (flattened, ``"a/b"``) under
+    ``"metrics"`` as floats, all other values under ``"params"`` as strings. Both are handed to the OS at once.
+
+    Args:
+        log_path: the ``.jsonl`` file; checked for writability now, created on the first write.
+        flush_every: non-forced calls between hand-overs to the OS; ``0`` means only at forced writes, ``save``,
+            ``close`` (or 16384 held lines).
+
+    Raises:
+        ValueError: negative ``flush_every``, or a ``log_path`` that cannot be written.
+        TypeError: ``flush_every`` is not an int, or ``log_path`` is not a path.
+
+    Example::
+
+        log = JsonlCallback("runs/exp/metrics.jsonl")
+        log({"loss": 0.5}, "agents/run_0", counter=10)
+        log({"ep_return": 21.0}, "ep_return/run_0", counter=10, force=True)
+        log.close()
+    """
+
+    def __init__(self, log_path: str | os.PathLike, flush_every: int = 100) -> None:
+        super().__init__()
+        path = check_path("log_path", log_path)
+        check_writable_file("log_path", path)
+        self.log_path = path
+        self.flush_every = check_flush_every(flush_every)
+        self._n_written = 0
+        self._lightning_calls = 0
+        self._writer = _JsonlWriter(path)
+
+    @rank_zero_only
+    def __call__(self, data_dict: Mapping[str, Any], tag: str, counter: float, force: bool = False) -> None:
+        """Write one record ``{"step": int(counter), "tag": tag, "metrics": data_dict as floats}``.
+
+        Args:
+            data_dict: ``{key: number}``.
+            tag: group name such as ``"agents/run_0"``.
+            counter: the record's step (usually env steps); truncated to an int.
+            force: hand this record (and all held before it) to the OS now; not counted in ``flush_every``.
+
+        Raises:
+            TypeError: a value is not a real number (the message names the tag and key).
+        """
+        # Inlined from metric_numbers: this runs on every env step.
+        try:
+            total = sum(data_dict.values(), 0.0)  # refuses text and None, which float() would take
+            values = tuple(map(float, data_dict.values()))
+        except (AttributeError, TypeError, ValueError, RuntimeError, OverflowError):
+            values, total = metric_numbers(data_dict, tag)  # raises, naming the tag and key
+        held = self._writer.held
+        held.append((tag, tuple(data_dict), int(counter), values, total))
+        if force:
+            self._writer.flush()
+            return
+        self._n_written += 1
+        if (self.flush_every and self._n_written % self.flush_every == 0) or len(held) >= _MAX_HELD_LINES:
+            self._writer.flush()
+
+    def reset(self) -> None:
+        """Zero the non-forced call count; held lines and the file stay."""
+        self._n_written = 0
+
+    @rank_zero_only
+    def close(self) -> None:
+        """Hand held lines to the OS and close the file (a later call reopens it in append mode)."""
+        self._writer.close()
+
+    @property
+    @override
+    def name(self) -> str:
+        """Empty: Lightning then puts checkpoints in ``save_dir/checkpoints``."""
+        return ""
+
+    @property
+    @override
+    def version(self) -> str:
+        """Empty: no ``version_N`` subfolder."""
+        return ""
+
+    @property
+    @override
+    def save_dir(self) -> str:
+        """The directory holding ``log_path``."""
+        return os.path.dirname(os.path.abspath(self.log_path))
+
+    @property
+    @override
+    def log_dir(self) -> str:
+        """The directory holding ``log_path``."""
+        return self.save_dir
+
+    @override
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Write ``metrics`` as one record with tag ``"lightning"`` at ``step`` (call count when ``None``)."""
+        if step is None:
+            step = self._lightning_calls
+        self._lightning_calls += 1
+        values, total = metric_numbers(metrics, LIGHTNING_TAG)
+        self._writer.held.append((LIGHTNING_TAG, tuple(metrics), int(step), values, total))
+        self._writer.flush()
+
+    @override
+    @rank_zero_only
+    def log_hyperparams(self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any) -> None:
+        """Write one ``"hparams"`` record at step 0: numbers under ``"metrics"``, the rest as text in ``"params"``."""
+        flat = flatten_params(params)
+        record = {
+            "step": 0,
+            "tag": HPARAMS_TAG,
+            "metrics": {k: float(v) for k, v in flat.items() if is_number(v)},
+            "params": {k: str(v) for k, v in flat.items() if not is_number(v)},
+        }
+        self._writer.hold_line(json.dumps(record) + "\n")
+        self._writer.flush()
+
+    @override
+    @rank_zero_only
+    def save(self) -> None:
+        """Hand held lines to the OS."""
+        self._writer.flush()
+
+    @override
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """Called by Lightning at the end of ``fit``: same as :meth:`close`."""
+        self.close()

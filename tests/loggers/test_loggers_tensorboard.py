@@ -1,0 +1,221 @@
+"""TBCallBack: buffered TensorBoard scalars, read back with TensorBoard's EventAccumulator."""
+
+import math
+import pickle
+import time
+
+import cloudpickle
+import pytest
+from logfiles import event_files, read_scalars, read_wall_times
+
+from rl_lightning.loggers import BasicCallBack, TBCallBack
+
+
+def test_avg_writes_the_window_mean_at_the_mean_step_every_flush_every_calls(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=4, flush_mode="avg")
+    for step, loss in [(10, 1.0), (20, 2.0), (30, 3.0), (40, 6.0), (50, 0.5), (60, 1.5)]:
+        tb({"loss": loss}, "agents/run_0", step)
+    tb.close()
+
+    # Calls 1-4 make one point; calls 5-6 are the remainder that close() writes.
+    assert read_scalars(tmp_path) == {"agents/run_0/loss": [(25, 3.0), (55, 1.0)]}
+
+
+def test_avg_truncates_a_fractional_mean_step(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=2)
+    tb({"loss": 1.0}, "agents/run_0", 1)
+    tb({"loss": 2.0}, "agents/run_0", 2)
+    tb.close()
+
+    assert read_scalars(tmp_path) == {"agents/run_0/loss": [(1, 1.5)]}
+
+
+def test_raw_writes_the_last_value_at_the_last_step(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=3, flush_mode="raw")
+    for step, loss in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0)]:
+        tb({"loss": loss, "epsilon": 1.0 / step}, "agents/run_0", step)
+    tb.close()
+
+    assert read_scalars(tmp_path) == {
+        "agents/run_0/loss": [(3, 4.0), (4, 8.0)],
+        "agents/run_0/epsilon": [(3, pytest.approx(1 / 3)), (4, 0.25)],
+    }
+
+
+def test_flush_every_counts_calls_across_all_tags(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=2)
+    tb({"loss": 1.0}, "agents/run_0", 1)
+    tb({"loss": 3.0}, "agents/run_1", 3)  # second call: both windows are written
+    tb({"loss": 5.0}, "agents/run_0", 5)
+    tb.close()
+
+    assert read_scalars(tmp_path) == {
+        "agents/run_0/loss": [(1, 1.0), (5, 5.0)],
+        "agents/run_1/loss": [(3, 3.0)],
+    }
+
+
+def test_flush_every_zero_writes_only_at_close(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=0)
+    for step in range(1, 101):
+        tb({"loss": float(step)}, "agents/run_0", step)
+    assert event_files(tmp_path) == []
+    tb.close()
+
+    assert read_scalars(tmp_path) == {"agents/run_0/loss": [(50, 50.5)]}
+
+
+def test_each_key_averages_over_the_calls_that_carried_it(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=4)
+    tb({"loss": 1.0}, "agents/run_0", 1)
+    tb({"loss": 3.0, "q": 10.0}, "agents/run_0", 2)
+    tb({"loss": 5.0}, "agents/run_0", 3)
+    tb({"q": 20.0}, "agents/run_0", 4)
+    tb.close()
+
+    assert read_scalars(tmp_path) == {"agents/run_0/loss": [(2, 3.0)], "agents/run_0/q": [(3, 15.0)]}
+
+
+def test_long_windows_stay_exact(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=0)
+    for step in range(1, 10_001):
+        tb({"loss": float(step % 4)}, "agents/run_0", step)
+    tb.close()
+
+    # Mean of 1, 2, 3, 0 repeated is 1.5; mean step of 1..10000 is 5000.5.
+    assert read_scalars(tmp_path) == {"agents/run_0/loss": [(5000, 1.5)]}
+
+
+def test_force_writes_at_counter_and_leaves_the_window_and_call_count_alone(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=2)
+    tb({"loss": 1.0}, "agents/run_0", 10)
+    tb({"ep_return": 21.0}, "ep_return/run_0", 15, force=True)
+    tb({"ep_length": 21}, "ep_length/run_0", 15, force=True)
+    assert tb.global_counter == 1
+    tb({"loss": 3.0}, "agents/run_0", 20)  # second non-forced call: the window is written
+    tb.close()
+
+    assert read_scalars(tmp_path) == {
+        "agents/run_0/loss": [(15, 2.0)],
+        "ep_return/run_0/ep_return": [(15, 21.0)],
+        "ep_length/run_0/ep_length": [(15, 21.0)],
+    }
+
+
+def test_points_reach_the_summary_writer_in_batches_at_most_about_a_second_apart(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=1)
+    tb({"loss": 1.0}, "agents/run_0", 1)
+    tb({"ep_return": 9.0}, "ep_return/run_0", 1, force=True)
+    tb.experiment.flush()  # pushes what the SummaryWriter was handed: nothing yet
+    assert read_scalars(tmp_path) == {}
+
+    time.sleep(1.05)
+    tb({"loss": 2.0}, "agents/run_0", 2)  # the oldest point waited over a second: all three are handed over
+    tb.experiment.flush()
+    assert read_scalars(tmp_path) == {
+        "agents/run_0/loss": [(1, 1.0), (2, 2.0)],
+        "ep_return/run_0/ep_return": [(1, 9.0)],
+    }
+    tb.close()
+
+
+def test_save_pushes_written_points_to_the_file_but_leaves_the_windows_open(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=100)
+    tb({"loss": 1.0}, "agents/run_0", 4)
+    tb({"ep_return": 9.0}, "ep_return/run_0", 5, force=True)
+    tb.save()
+
+    assert read_scalars(tmp_path) == {"ep_return/run_0/ep_return": [(5, 9.0)]}
+    tb.close()
+    assert read_scalars(tmp_path)["agents/run_0/loss"] == [(4, 1.0)]
+
+
+def test_a_point_keeps_the_wall_time_at_which_it_was_written(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=0)
+    called_at = time.time()
+    tb({"ep_return": 1.0}, "ep_return/run_0", 1, force=True)
+    time.sleep(0.5)
+    tb.close()
+
+    (wall_time,) = read_wall_times(tmp_path, "ep_return/run_0/ep_return")
+    assert called_at <= wall_time < called_at + 0.25
+
+
+def test_keys_of_one_forced_call_are_written_together(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=0)
+    tb({"env_s": 1.5, "agent_s": 0.25, "steps_per_s": 640}, "timing/run_2", 800, force=True)
+    tb.close()
+
+    assert read_scalars(tmp_path) == {
+        "timing/run_2/env_s": [(800, 1.5)],
+        "timing/run_2/agent_s": [(800, 0.25)],
+        "timing/run_2/steps_per_s": [(800, 640.0)],
+    }
+
+
+def test_nan_and_inf_are_written_as_such(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=1)
+    tb({"loss": float("nan"), "grad": float("inf")}, "agents/run_0", 1)
+    tb.close()
+
+    scalars = read_scalars(tmp_path)
+    step, loss = scalars["agents/run_0/loss"][0]
+    assert step == 1 and math.isnan(loss)
+    assert scalars["agents/run_0/grad"] == [(1, float("inf"))]
+
+
+def test_reset_drops_the_windows_and_call_count(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=2)
+    tb({"loss": 100.0}, "agents/run_0", 1)
+    tb.reset()
+    tb({"loss": 1.0}, "agents/run_0", 2)
+    tb({"loss": 3.0}, "agents/run_0", 4)
+    tb.close()
+
+    assert read_scalars(tmp_path) == {"agents/run_0/loss": [(3, 2.0)]}
+
+
+def test_no_event_file_until_the_first_write(tmp_path):
+    log_dir = tmp_path / "never"
+    tb = TBCallBack(log_dir, flush_every=10)
+    tb({"loss": 1.0}, "agents/run_0", 1)  # buffered, nothing written yet
+    assert not log_dir.exists()
+    TBCallBack(tmp_path / "unused").close()
+
+    assert not (tmp_path / "unused").exists()
+    tb.close()
+    assert len(event_files(log_dir)) == 1
+
+
+def test_picklable_before_the_first_write(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=1)
+    copy = cloudpickle.loads(cloudpickle.dumps(tb))
+    copy({"loss": 2.0}, "agents/run_0", 7)
+    copy.close()
+
+    assert read_scalars(tmp_path) == {"agents/run_0/loss": [(7, 2.0)]}
+    assert pickle.loads(pickle.dumps(tb)).flush_every == 1
+
+
+def test_basic_callback_writes_every_call_unaveraged(tmp_path):
+    basic = BasicCallBack(tmp_path)
+    basic({"loss": 1.0, "epsilon": 0.5}, "agents/run_0", 1)
+    basic({"loss": 2.0, "epsilon": 0.25}, "agents/run_0", 2, force=True)
+    assert basic.global_counter == 2
+    basic.close()
+
+    assert read_scalars(tmp_path) == {
+        "agents/run_0/loss": [(1, 1.0), (2, 2.0)],
+        "agents/run_0/epsilon": [(1, 0.5), (2, 0.25)],
+    }
+
+
+def test_a_write_after_close_opens_a_new_event_file(tmp_path):
+    basic = BasicCallBack(tmp_path)
+    basic({"ep_return": 1.0}, "ep_return/run_0", 1)
+    basic.close()
+    basic({"ep_return": 2.0}, "ep_return/run_0", 2)
+    basic.close()
+
+    assert len(event_files(tmp_path)) == 2
+    assert read_scalars(tmp_path) == {"ep_return/run_0/ep_return": [(1, 1.0), (2, 2.0)]}
