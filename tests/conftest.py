@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 
 import pytest
@@ -15,3 +16,20 @@ def _one_thread():
     """Numbers compared across runs come from one thread."""
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder nobody may write to: a read-only tmpfs when running as root (root ignores permissions), else
+    a folder without write permission."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    if os.geteuid() == 0:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)]).returncode != 0:
+            pytest.skip("running as root where mount is not permitted: no way to make a read-only folder")
+        yield path
+        subprocess.run(["umount", str(path)])
+    else:
+        path.chmod(0o500)
+        yield path
+        path.chmod(0o700)

@@ -61,7 +61,8 @@ def check_writable_dir(name: str, path: str) -> None:
             f"`{name}`={path!r} cannot be used as a log directory: {existing!r} exists and is not a directory; "
             "allowed: an existing writable directory or a path whose existing parent is a writable directory."
         )
-    if not os.access(existing, os.W_OK | os.X_OK):
+    # os.access alone says yes to root everywhere; a read-only mount refuses root too.
+    if not os.access(existing, os.W_OK | os.X_OK) or os.statvfs(existing).f_flag & os.ST_RDONLY:
         raise ValueError(
             f"`{name}`={path!r} cannot be used as a log directory: {existing!r} is not writable by this process; "
             "allowed: an existing writable directory or a path whose existing parent is a writable directory."

@@ -1,7 +1,5 @@
 """Envs and agents that break the contract are refused before any file is written."""
 
-import os
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -50,23 +48,6 @@ def test_the_check_leaves_the_run_itself_untouched(tmp_path):
     # The check acted on copies: the run's own agent saw exactly the protocol's calls.
     assert checked.agent.calls[:3] == ["reset", "train", "set_num_env"]
     assert runs[0][0]["agent_seed"] == 0
-
-
-@pytest.fixture
-def read_only_dir(tmp_path):
-    path = tmp_path / "ro"
-    path.mkdir()
-    if os.geteuid() == 0:  # root ignores permissions: use a read-only filesystem instead
-        import subprocess
-
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)]).returncode != 0:
-            pytest.skip("root without mount: no way to make a read-only folder here")
-        yield path
-        subprocess.run(["umount", str(path)])
-    else:
-        path.chmod(0o500)
-        yield path
-        path.chmod(0o700)
 
 
 def test_read_only_exp_dir(read_only_dir):
