@@ -231,7 +231,10 @@ class AgentModule(pl.LightningModule):
             if callable(getattr(agent, "eval", None)):
                 agent.eval()
             self._act = agent.act if self.compat == "rlbase" else greedy_act(agent)
-        agent.set_num_env(self.rollout.num_envs)
+        num_envs = self.rollout.num_envs
+        if not self._resumed or getattr(agent, "num_envs", None) != num_envs:
+            # A restored agent keeps its per-sub-env state (e.g. which sub-env is on its reset step).
+            agent.set_num_env(num_envs)
 
     def _send_hyperparams(self) -> None:
         """The run's seed and index, ``tuning_hp`` and the agent's own hyperparameters, to every logger."""

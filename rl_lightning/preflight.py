@@ -19,7 +19,7 @@ from rl_lightning.seeding import sub_env_seeds
 __all__ = ["preflight", "check_writable_dir", "check_can_create_dir"]
 
 
-def preflight(env: Any, agent: Any, seed: int, train: bool) -> None:
+def preflight(env: Any, agent: Any, seed: int, train: bool, tuning_hp: Any = None) -> None:
     """Reset a copy of ``env``, let a copy of ``agent`` act once and step once; raise ``ValueError`` when an
     observation does not fit the observation space or the actions have the wrong shape or dtype."""
     try:
@@ -32,6 +32,8 @@ def preflight(env: Any, agent: Any, seed: int, train: bool) -> None:
         seeds = sub_env_seeds(seed, env.num_envs)
         observation, _ = env.reset(seed=seeds if hasattr(env, "envs") else seeds[0])
         check_observation(env, observation, "env.reset()")
+        if tuning_hp is not None:
+            agent.set_hp(tuning_hp)
         if train and callable(getattr(agent, "reset", None)):
             agent.reset(seed)
         agent.set_num_env(env.num_envs)

@@ -233,7 +233,7 @@ class OnlineTrainer:
         # Run 1 is built first so that a broken env or agent is reported before any file is written.
         first_seed = run_seed(1, seed_offset, num_episodes, total_steps)
         env, agent = self._build_run(1)
-        preflight(env, agent, first_seed, self.train)
+        preflight(env, agent, first_seed, self.train, tuning_hp)
         config_bytes = self._read_config()
         if self.exp_dir is not None:
             check_writable_dir("exp_dir", self.exp_dir)

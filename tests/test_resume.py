@@ -19,13 +19,26 @@ from rl_lightning.testing import CountingEnv, RecordingAgent, make_counting_vec_
 SCRIPT = os.path.join(os.path.dirname(__file__), "resume_script.py")
 
 
+def _same(a, b):
+    """Deep equality that compares tensors and arrays bit for bit."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(b, np.ndarray) and isinstance(a, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def _run_script(exp_dir, *args, timeout=240):
     return subprocess.run([sys.executable, SCRIPT, str(exp_dir), *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
-def _interrupted_run(exp_dir, sig):
-    child = subprocess.Popen([sys.executable, SCRIPT, str(exp_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def _interrupted_run(exp_dir, sig, *args):
+    child = subprocess.Popen([sys.executable, SCRIPT, str(exp_dir), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     try:
         assert child.stdout.readline().strip() == "started"
@@ -47,6 +60,20 @@ def uninterrupted(tmp_path_factory):
     result = _run_script(exp_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     return exp_dir
+
+
+def test_dqn_with_its_replay_buffer_resumes_bit_for_bit(tmp_path):
+    reference = tmp_path / "reference"
+    assert _run_script(reference, "--dqn").returncode == 0
+    code, _, err = _interrupted_run(tmp_path / "resumed", signal.SIGTERM, "--dqn")
+    assert code == 143, err[-2000:]
+    result = _run_script(tmp_path / "resumed", "--resume", "--dqn")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _episodes(tmp_path / "resumed") == _episodes(reference)
+    for run in (1, 2):
+        resumed = torch.load(tmp_path / "resumed" / f"Run{run}_Last_agent.t", weights_only=False)
+        expected = torch.load(reference / f"Run{run}_Last_agent.t", weights_only=False)
+        assert _same(resumed, expected)  # network weights, target network, optimizer and generator state
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
