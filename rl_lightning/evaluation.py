@@ -13,8 +13,11 @@ Agent files come in *formats*, each a loader registered by name in :data:`AGENT_
   episode's ``agent.save()`` dict) and ``Run{r}_Last_agent.t`` (written by ``agent.save(path)``); both are
   read by the agent class's ``load(path)``.
 
-Another format (e.g. Lightning checkpoints under ``exp_dir/checkpoints/run{r}/``) plugs in with
-:func:`register_agent_format` and is then chosen with ``agent_format=``; nothing else changes.
+- ``"lightning"``: the Lightning checkpoints ``exp_dir/checkpoints/run{r}/best.ckpt`` and ``last.ckpt`` that
+  OnlineTrainer writes (:mod:`rl_lightning.resume`); the agent travels inside through its class's ``load``.
+
+Another format plugs in with :func:`register_agent_format` and is then chosen with ``agent_format=``; nothing
+else changes.
 
 ``validate_main(argv)`` is the ``rl-lightning validate`` command over :func:`evaluate`.
 
@@ -114,7 +117,22 @@ def _load_seed_format(exp_dir: str, agent_class: Any, run: int, which: str) -> L
 
 
 #: Agent-file formats by name; :func:`load_agent` dispatches on ``agent_format``.
-AGENT_FORMATS: dict = {"seed": _load_seed_format}
+def _load_lightning_format(exp_dir: str, agent_class: Any, run: int, which: str) -> LoadedAgent:
+    from rl_lightning.resume import _load_agent, load_checkpoint_entry
+
+    path = os.path.join(exp_dir, "checkpoints", f"run{run}", f"{which}.ckpt")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no {which} Lightning checkpoint of run {run} in {exp_dir!r} (looked for {path}); "
+                                "OnlineTrainer writes them when it has an exp_dir (best.ckpt needs checkpoint_freq).")
+    entry = load_checkpoint_entry(path)
+    saved_class = entry["agent_class"]
+    if f"{agent_class.__module__}.{agent_class.__qualname__}" != saved_class:
+        raise ValueError(f"{path} holds an agent of class {saved_class}, not {agent_class.__module__}."
+                         f"{agent_class.__qualname__}; pass agent_class={saved_class!r}.")
+    return LoadedAgent(_load_agent(agent_class, entry["agent"]), path, "lightning", run, which)
+
+
+AGENT_FORMATS: dict = {"seed": _load_seed_format, "lightning": _load_lightning_format}
 
 
 def register_agent_format(name: str, loader: AgentLoader, *, replace: bool = False) -> None:

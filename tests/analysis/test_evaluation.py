@@ -88,9 +88,9 @@ def test_another_agent_format_plugs_in_by_name(monkeypatch, action_env, tmp_path
     assert result.returns.tolist() == [0.0, 0.0] and result.agent_path.endswith("test-format/best")
     with pytest.raises(ValueError, match="agent format 'test-format' is already registered"):
         register_agent_format("test-format", load_test_format)
-    with pytest.raises(ValueError, match="agent_format='lightning' is not supported; valid values are 'seed', "
-                                         "'test-format'"):
-        load_agent(tmp_path, RecordingAgent, agent_format="lightning")
+    with pytest.raises(ValueError, match="agent_format='onnx' is not supported; valid values are 'seed', "
+                                         "'lightning', 'test-format'"):
+        load_agent(tmp_path, RecordingAgent, agent_format="onnx")
 
 
 def test_validate_command_plays_cartpole_and_writes_gifs(tmp_path, capsys):
@@ -123,3 +123,18 @@ def test_a_best_file_of_a_run_without_episodes_is_named(tmp_path, action_env):
     torch.save(None, tmp_path / "Run1_Best_agent.t")  # what the trainer writes when no episode finished
     with pytest.raises(ValueError, match="holds no agent: run 1 finished no episode.*which='last'"):
         evaluate(tmp_path, RecordingAgent, action_env(1))
+
+
+def test_evaluation_reads_the_lightning_checkpoints_too(tmp_path):
+    from rl_lightning import EmptyCallBack, OnlineTrainer
+    from rl_lightning.evaluation import evaluate
+    from rl_lightning.testing import RecordingAgent, make_counting_vec_env
+
+    trainer = OnlineTrainer(make_counting_vec_env(2), lambda env: RecordingAgent(), exp_dir=tmp_path, progress=False)
+    trainer.call_back = EmptyCallBack()
+    trainer.multi_run(1, total_steps=60, seed_offset=0, checkpoint_freq=0)
+    for which in ("best", "last"):
+        seed_format = evaluate(tmp_path, RecordingAgent, make_counting_vec_env(2), which=which, num_episodes=4)
+        lightning = evaluate(tmp_path, RecordingAgent, make_counting_vec_env(2), which=which, num_episodes=4,
+                             agent_format="lightning")
+        assert [e["ep_return"] for e in lightning.episodes] == [e["ep_return"] for e in seed_format.episodes]
