@@ -1,0 +1,156 @@
+"""Learning benchmark: train an agent config over several seeds and report how well and how fast it learned.
+
+Usage::
+
+    python benchmarks/learning.py --config configs/ppo_cartpole.yaml --seeds 5
+
+Every seed is one ``OnlineTrainer.multi_run`` run (run seed = seed, sub-env ``i`` resets with ``seed + i``).
+Printed per seed:
+
+- ``last100``: mean return of the last 100 training episodes (fewer if fewer finished);
+- ``greedy``: mean return of a greedy evaluation over ``--eval-episodes`` episodes on a fresh one-sub-env env
+  (``OnlineTrainer(train=False)``, seeds from ``10_000 + seed``);
+- ``solved_at``: the first env step (summed over sub-envs) at which the mean of the last 100 training episodes
+  (fewer before 100 finished, as Stable-Baselines3 logs it) reaches the solve threshold, ``-`` if never;
+- ``wall`` and ``steps/s``: the training run's wall time (Lightning's start-up included) and env steps per second.
+
+Torch runs on one thread (``torch.set_num_threads(1)``) so that figures compare across machines' core counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import statistics
+import time
+from collections import deque
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from rl_lightning import OnlineTrainer
+from rl_lightning.agents import AgentConfig, load_agent_config
+
+WINDOW = 100
+EVAL_SEED_OFFSET = 10_000
+
+
+class EpisodeRecorder:
+    """A seed-style ``call_back`` that keeps ``(env_step, ep_return)`` of every training episode."""
+
+    def __init__(self) -> None:
+        self.episodes: list[tuple[int, float]] = []
+
+    def __call__(self, data: dict, tag: str, counter: int, force: Optional[bool] = None) -> None:
+        if tag.startswith("ep_return/"):
+            self.episodes.append((int(counter), float(data["ep_return"])))
+
+    def reset(self) -> None:
+        self.episodes = []
+
+    def close(self) -> None:
+        """Nothing to flush."""
+
+
+def first_solved_step(episodes: list[tuple[int, float]], threshold: Optional[float]) -> Optional[int]:
+    """The first env step at which the trailing ``WINDOW``-episode mean return reaches ``threshold``."""
+    if threshold is None:
+        return None
+    window: deque = deque(maxlen=WINDOW)
+    for step, ep_return in episodes:
+        window.append(ep_return)
+        if sum(window) / len(window) >= threshold:
+            return step
+    return None
+
+
+def run_seed(config: AgentConfig, seed: int, eval_episodes: int) -> dict:
+    """Train one seed, evaluate it greedily, and return its figures."""
+    recorder = EpisodeRecorder()
+    trainer = OnlineTrainer(config.make_env, config.make_agent, progress=False)
+    trainer.call_back = recorder
+    start = time.perf_counter()
+    trainer.multi_run(1, total_steps=config.total_steps, seed_offset=seed, dump_metrics=False,
+                      keep_metrics_in_memory=False)
+    wall = time.perf_counter() - start
+    returns = [r for _, r in recorder.episodes]
+
+    evaluator = OnlineTrainer(lambda: config.make_env(num_envs=1), trainer.agent, train=False, progress=False)
+    evaluator.call_back = EpisodeRecorder()
+    episodes = evaluator.multi_run(1, num_episodes=eval_episodes, seed_offset=EVAL_SEED_OFFSET + seed,
+                                   dump_metrics=False, keep_metrics_in_memory=True)[0]
+    return {
+        "seed": seed,
+        "episodes": len(returns),
+        "last100": float(np.mean(returns[-WINDOW:])) if returns else float("nan"),
+        "greedy": float(np.mean([e["ep_return"] for e in episodes])),
+        "solved_at": first_solved_step(recorder.episodes, config.threshold),
+        "wall_s": wall,
+        "steps_per_s": config.total_steps / wall,
+    }
+
+
+def _row(result: dict) -> str:
+    solved = "-" if result["solved_at"] is None else f"{result['solved_at']:,}"
+    return (f"seed {result['seed']:>3} | last100 {result['last100']:8.1f} | greedy {result['greedy']:8.1f} | "
+            f"solved_at {solved:>8} | wall {result['wall_s']:6.1f} s | {result['steps_per_s']:7,.0f} steps/s")
+
+
+def summarize(config: AgentConfig, results: list[dict]) -> str:
+    threshold = config.threshold
+    solved = [r["solved_at"] for r in results if r["solved_at"] is not None]
+    lines = [f"{config.agent} on {config.env_id}, {config.total_steps:,} env steps, {len(results)} seed(s), "
+             f"threshold {threshold}"]
+    if threshold is not None:
+        lines.append(f"  last100 >= threshold: {sum(r['last100'] >= threshold for r in results)}/{len(results)}; "
+                     f"greedy >= threshold: {sum(r['greedy'] >= threshold for r in results)}/{len(results)}")
+        lines.append(f"  solved by the budget: {len(solved)}/{len(results)}; median first step to solve (unsolved "
+                     f"seeds count as never): {_median_step(solved, len(results))}")
+    median = statistics.median
+    lines.append(f"  median last100 {median(r['last100'] for r in results):.1f}, median greedy "
+                 f"{median(r['greedy'] for r in results):.1f}, median {median(r['steps_per_s'] for r in results):,.0f} "
+                 f"steps/s, total wall {sum(r['wall_s'] for r in results):.1f} s")
+    return "\n".join(lines)
+
+
+def _median_step(solved: list, runs: int) -> str:
+    """Median over all runs of the first solving step, an unsolved run counting as never (infinity)."""
+    median = statistics.median(sorted(solved) + [float("inf")] * (runs - len(solved)))
+    return "never" if median == float("inf") else f"{median:,.0f}"
+
+
+def main(argv: Optional[list] = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="agent config YAML, e.g. configs/ppo_cartpole.yaml")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (runs)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first run; runs use consecutive seeds")
+    parser.add_argument("--eval-episodes", type=int, default=20, help="greedy evaluation episodes per seed")
+    parser.add_argument("--total-steps", type=int, default=None, help="override the config's step budget")
+    parser.add_argument("--json", default=None, help="also write the per-seed figures to this JSON file")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.eval_episodes < 1 or args.first_seed < 0 or (args.total_steps or 1) < 1:
+        parser.error("--seeds, --eval-episodes and --total-steps must be >= 1, --first-seed >= 0")
+
+    torch.set_num_threads(1)
+    logging.getLogger("rl_lightning").setLevel(logging.WARNING)
+    config = load_agent_config(args.config)
+    if args.total_steps is not None:
+        config = dataclasses.replace(config, total_steps=args.total_steps)
+    print(f"config {args.config}: {config.agent} on {config.env_id} x{config.num_envs} ({config.vectorization_mode}), "
+          f"{config.total_steps:,} env steps, hyperparameters {config.hyperparameters}", flush=True)
+    results: list[dict[str, Any]] = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        results.append(run_seed(config, seed, args.eval_episodes))
+        print(_row(results[-1]), flush=True)
+    print(summarize(config, results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"config": config.to_dict(), "results": results}, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()

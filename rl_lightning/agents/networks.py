@@ -1,0 +1,65 @@
+"""What the built-in agents share: plain MLPs, their seeded initialisation, and the linear schedule.
+
+Weights are initialised from an explicit ``torch.Generator`` (never torch's global RNG), on the CPU, then
+copied into the parameters: the same seed gives the same weights on every device and whatever else the
+process draws.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "mlp", "init_mlp_", "linear_schedule", "flat_dim"]
+
+#: Hidden-layer activations by the name the hyperparameters use.
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "tanh") -> nn.Sequential:
+    """``Linear → activation`` for each hidden width, then a last ``Linear`` to ``out_dim`` (no activation)."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), ACTIVATIONS[activation]()]
+        in_dim = width
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def init_mlp_(net: nn.Module, generator: torch.Generator, *, orthogonal: bool, hidden_gain: float = math.sqrt(2),
+              output_gain: float = 1.0) -> None:
+    """Re-initialise every ``Linear`` of ``net`` in place from ``generator``.
+
+    ``orthogonal=True``: orthogonal weights (``hidden_gain`` for hidden layers, ``output_gain`` for the last
+    layer) and zero biases, as PPO implementations do. ``orthogonal=False``: PyTorch's default
+    ``nn.Linear`` initialisation, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weights and biases.
+    """
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    for k, layer in enumerate(linears):
+        weight = torch.empty(layer.weight.shape)
+        bias = torch.zeros(layer.out_features)
+        if orthogonal:
+            nn.init.orthogonal_(weight, gain=output_gain if k == len(linears) - 1 else hidden_gain, generator=generator)
+        else:
+            bound = 1.0 / math.sqrt(layer.in_features)
+            weight.uniform_(-bound, bound, generator=generator)
+            bias.uniform_(-bound, bound, generator=generator)
+        layer.weight.copy_(weight)
+        if layer.bias is not None:
+            layer.bias.copy_(bias)
+
+
+def linear_schedule(initial: float, progress: float) -> float:
+    """``initial`` scaled down linearly to 0 as ``progress`` (fraction of the budget spent) goes from 0 to 1."""
+    return initial * max(0.0, 1.0 - progress)
+
+
+def flat_dim(space: gym.Space) -> int:
+    """Number of floats in one flattened sample of a ``Box`` space."""
+    return int(np.prod(space.shape)) if space.shape else 1
