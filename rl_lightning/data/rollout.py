@@ -188,6 +188,7 @@ class RolloutDataset(IterableDataset):
             self._check_first_step = True
         env, driver, tracker = self.env, self.driver, self.tracker
         skips_reset_steps = self._skips_reset_steps
+        renders = self.render_mode is not None
         episodes: list = []
         vector_steps = 0
         while vector_steps < self.segment_steps and not self.budget_reached:
@@ -205,7 +206,8 @@ class RolloutDataset(IterableDataset):
             if self.check_rewards and not np.all(np.isfinite(reward)):
                 raise ValueError(f"env.step() returned non-finite rewards {np.asarray(reward).tolist()} (sub-envs "
                                  f"{np.flatnonzero(~np.isfinite(reward)).tolist()}); check_rewards=True refuses them.")
-            self._render_step()
+            if renders:
+                self._render_step()
             reset_next = self._reset_next
             counted = ~reset_next if skips_reset_steps and reset_next.any() else None
             tracker.record_step(observation, action, reward, terminated, truncated, info, counted)
