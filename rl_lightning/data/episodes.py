@@ -85,11 +85,22 @@ class EpisodeTracker:
         self.record_transitions = record_transitions
         self.record_actions = record_actions
         self.returns = np.zeros(num_envs, dtype=np.float32)
-        self.lengths = np.zeros(num_envs, dtype=np.int64)
+        # Lengths as (vector steps recorded) - (each episode's start): one int add per step, not a numpy add.
+        self._vector_steps = 0
+        self._starts = np.zeros(num_envs, dtype=np.int64)
         self.actions: list[list] = [[] for _ in range(num_envs)]
         self.transitions: list[list] = [[] for _ in range(num_envs)]
         self.frames: list[Any] = [[] for _ in range(num_envs)]
         self.agent_logs: list[list] = [[] for _ in range(num_envs)]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Steps so far of each sub-env's running episode (a new array)."""
+        return self._vector_steps - self._starts
+
+    @lengths.setter
+    def lengths(self, value: np.ndarray) -> None:
+        self._starts = self._vector_steps - np.asarray(value, dtype=np.int64)
 
     def record_step(self, observation: Any, action: Any, reward: np.ndarray, terminated: np.ndarray,
                     truncated: np.ndarray, info: Any, counted: Optional[np.ndarray]) -> None:
@@ -105,7 +116,7 @@ class EpisodeTracker:
             if self.record_transitions:
                 self._record_transitions(range(self.num_envs), observation, action, reward, terminated, truncated)
             self.returns += rewards
-            self.lengths += 1
+            self._vector_steps += 1
             return
         envs = counted.nonzero()[0]
         if self.record_actions:
@@ -114,7 +125,8 @@ class EpisodeTracker:
         if self.record_transitions:
             self._record_transitions(envs, observation, action, reward, terminated, truncated)
         self.returns += np.where(counted, rewards, 0)
-        self.lengths += counted
+        self._vector_steps += 1
+        self._starts += ~counted
 
     def _record_transitions(self, envs: Any, observation: Any, action: Any, reward: np.ndarray,
                             terminated: np.ndarray, truncated: np.ndarray) -> None:
@@ -137,7 +149,7 @@ class EpisodeTracker:
         """Return sub-env ``i``'s finished episode dict and start its next episode."""
         episode = {
             "ep_return": float(self.returns[i]),
-            "ep_length": int(self.lengths[i]),
+            "ep_length": self._vector_steps - int(self._starts[i]),
             "frames": self.frames[i],
             "transitions": self.transitions[i],
             "actions": self.actions[i],
@@ -146,7 +158,7 @@ class EpisodeTracker:
             "agent_logs": concat_dicts_of_arrays(self.agent_logs[i], axis=0),
         }
         self.returns[i] = 0.0
-        self.lengths[i] = 0
+        self._starts[i] = self._vector_steps
         self.transitions[i] = []
         self.actions[i] = []
         self.agent_logs[i] = []

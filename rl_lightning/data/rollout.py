@@ -119,6 +119,7 @@ class RolloutDataset(IterableDataset):
         self.episodes_done = 0
         self._observation: Any = None
         self._reset_next = np.zeros(self.num_envs, dtype=bool)
+        self._any_reset_next = False
         #: Set (e.g. by a SIGINT handler) to stop at the end of the current vector step with KeyboardInterrupt.
         self.interrupt_requested = False
         #: Raise ``ValueError`` on NaN or infinite rewards instead of recording them as they are.
@@ -208,8 +209,8 @@ class RolloutDataset(IterableDataset):
                                  f"{np.flatnonzero(~np.isfinite(reward)).tolist()}); check_rewards=True refuses them.")
             if renders:
                 self._render_step()
-            reset_next = self._reset_next
-            counted = ~reset_next if skips_reset_steps and reset_next.any() else None
+            # Python bools where numpy's per-call cost (microseconds on small arrays) would show per step.
+            counted = ~self._reset_next if self._any_reset_next else None
             tracker.record_step(observation, action, reward, terminated, truncated, info, counted)
             self.env_steps += self.num_envs
             self.stage = "agent.update"
@@ -221,7 +222,8 @@ class RolloutDataset(IterableDataset):
             self._observation = next_observation
             vector_steps += 1
             dones = np.logical_or(terminated, truncated)
-            if dones.any():
+            any_done = bool(dones.any())
+            if any_done:
                 self.stage = "the episode-end bookkeeping"
                 for i in dones.nonzero()[0].tolist():
                     self.episodes_done += 1
@@ -232,6 +234,7 @@ class RolloutDataset(IterableDataset):
                     episodes.append(episode)
             if skips_reset_steps:
                 self._reset_next = dones
+                self._any_reset_next = any_done
             self.consistent = True
             if self.interrupt_requested:
                 # Raised between vector steps, so a checkpoint taken now is a consistent state.
@@ -272,6 +275,7 @@ class RolloutDataset(IterableDataset):
             self.env = cloudpickle.loads(state["env"])
             self._observation = state["observation"]
             self._reset_next = state["reset_next"]
+            self._any_reset_next = self._skips_reset_steps and bool(self._reset_next.any())
         elif state["observation"] is not None:
             warnings.warn(
                 f"the checkpoint holds no state of {type(self.env).__name__} (it could not be pickled); the env is "
