@@ -1,0 +1,118 @@
+"""A custom Lightning-native agent: a one-step actor-critic built on ``rl_lightning.agents.LightningAgent``.
+
+    python examples/custom_lightning_agent.py
+
+A ``LightningAgent`` is a ``torch.nn.Module``: AgentModule registers its networks and optimizers, so
+Lightning's precision, DDP and checkpointing apply, and each gradient step goes through
+``manual_backward`` and Lightning's optimizer wrapper (``self._gradient_step``). What a subclass writes:
+
+* a frozen ``Params`` dataclass of its hyperparameters (checked when built; ``set_hp`` changes them);
+* ``__init__``: networks, optimizers in ``self.optimizer_list``, then ``self.reset(0)``;
+* ``reset_parameters(generator)``: initialise every weight from ``generator`` (runs are reproducible);
+* ``act(observation, greedy=False)`` and ``update(next_observation, reward, terminated, truncated, call_back)``.
+
+Saving, loading (``Run1_Last_agent.t``), Lightning checkpoints and exact resume come from the base.
+``RL_LIGHTNING_EXAMPLE_STEPS`` shrinks the budget.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rl_lightning import OnlineTrainer
+from rl_lightning.agents import LightningAgent, Params
+
+
+@dataclass(frozen=True)
+class ActorCriticParams(Params):
+    """Args: learning_rate (Adam), gamma (discount), hidden (width of the shared layer)."""
+
+    learning_rate: float = 3e-3
+    gamma: float = 0.99
+    hidden: int = 64
+
+    def check(self) -> None:
+        self._range("learning_rate", 0, low_inclusive=False)
+        self._range("gamma", 0, 1)
+        self._range("hidden", 1)
+
+
+class ActorCritic(LightningAgent):
+    """Softmax policy and state value on one shared hidden layer, one TD(0) actor-critic step per vector step."""
+
+    params_class = ActorCriticParams
+    structural_params = ("hidden",)
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space,
+                 params: Optional[ActorCriticParams] = None, num_envs: int = 1, **hp: Any):
+        super().__init__(observation_space, action_space, params, num_envs, **hp)
+        hidden = self.params.hidden
+        self.body = nn.Sequential(nn.Linear(observation_space.shape[0], hidden), nn.Tanh())
+        self.policy = nn.Linear(hidden, int(action_space.n))
+        self.value = nn.Linear(hidden, 1)
+        self.optimizer = torch.optim.Adam(self.parameters(), lr=self.params.learning_rate)
+        self.optimizer_list = [self.optimizer]
+        self.reset(0)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        for layer, gain in ((self.body[0], 2**0.5), (self.policy, 0.01), (self.value, 1.0)):
+            nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
+            nn.init.zeros_(layer.bias)
+
+    def act(self, observation: Any, greedy: bool = False) -> np.ndarray:
+        obs = self._obs_tensor(observation)
+        with torch.no_grad():
+            logits = self.policy(self.body(obs))
+        if greedy or not self.training:
+            actions = logits.argmax(-1)
+        else:
+            actions = torch.multinomial(logits.softmax(-1), 1, generator=self._rng).squeeze(-1)
+        self._last = (obs, actions)
+        return actions.cpu().numpy()
+
+    def update(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+               call_back: Optional[Callable[[dict], None]] = None) -> None:
+        if not self.training:
+            return
+        real = torch.from_numpy(self._real_transitions(terminated, truncated)).float()  # drops reset steps
+        self.env_steps += self.num_envs
+        obs, actions = self._last
+        reward_t = torch.as_tensor(reward, dtype=torch.float32)
+        done = torch.as_tensor(terminated, dtype=torch.float32)
+        with torch.no_grad():
+            target = reward_t + self.params.gamma * (1 - done) * self.value(self.body(
+                self._obs_tensor(next_observation))).squeeze(-1)
+        hidden = self.body(obs)
+        value = self.value(hidden).squeeze(-1)
+        log_prob = torch.log_softmax(self.policy(hidden), -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        advantage = (target - value).detach()
+        loss = ((-log_prob * advantage + 0.5 * (target - value) ** 2) * real).sum() / real.sum().clamp(min=1)
+        self._gradient_step(self.optimizer, loss)  # manual_backward + Lightning's optimizer step when attached
+        if call_back is not None and self.env_steps % 1000 < self.num_envs:
+            call_back({"loss": float(loss), "value": float(value.mean())})
+
+
+def make_env() -> gym.vector.VectorEnv:
+    return gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(8)])
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    total_steps = int(os.environ.get("RL_LIGHTNING_EXAMPLE_STEPS", 60_000))
+    trainer = OnlineTrainer(make_env, lambda env: ActorCritic.for_env(env, learning_rate=1e-3),
+                            exp_dir="runs/custom_lightning_agent")
+    runs = trainer.multi_run(num_runs=1, total_steps=total_steps, seed_offset=0, checkpoint_freq=0, overwrite=True)
+    returns = [e["ep_return"] for e in runs[0]]
+    print(f"{len(returns)} episodes; mean return of the first 50 {np.mean(returns[:50]):.1f}, "
+          f"of the last 50 {np.mean(returns[-50:]):.1f}")
+    agent = ActorCritic.load("runs/custom_lightning_agent/Run1_Last_agent.t")
+    print("reloaded:", agent)
+
+
+if __name__ == "__main__":
+    main()

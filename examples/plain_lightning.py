@@ -1,0 +1,45 @@
+"""A plain Lightning ``Trainer`` with rl_lightning's module, loggers and checkpoints (no OnlineTrainer).
+
+    python examples/plain_lightning.py
+
+``AgentModule`` is a ``LightningModule`` that steps its own vector env and stops at its budget; the seed-style
+loggers are Lightning ``Logger`` s (here JSON lines and TensorBoard side by side); ``LastCheckpoint`` and
+``BestReturnCheckpoint`` are ``ModelCheckpoint`` s. Rerunning the script continues from ``last.ckpt``
+(``ckpt_path="last"``) until the budget is spent. ``RL_LIGHTNING_EXAMPLE_STEPS`` shrinks the budget.
+"""
+
+import os
+
+import gymnasium as gym
+import lightning.pytorch as pl
+import torch
+
+from rl_lightning import AgentModule, EpisodeProgressBar, JsonlCallback, TBCallBack
+from rl_lightning.agents import PPO
+from rl_lightning.callbacks import BestReturnCheckpoint, LastCheckpoint
+
+OUT = "runs/plain_lightning"
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    total_steps = int(os.environ.get("RL_LIGHTNING_EXAMPLE_STEPS", 50_000))
+    module = AgentModule(lambda env: PPO.for_env(env, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98,
+                                                 gae_lambda=0.8, learning_rate=1e-3),
+                         lambda: gym.make_vec("CartPole-v1", num_envs=8, vectorization_mode="vector_entry_point"),
+                         total_steps=total_steps, seed=0)
+    checkpoints = os.path.join(OUT, "checkpoints")
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=[JsonlCallback(os.path.join(OUT, "metrics.jsonl")), TBCallBack(OUT, flush_every=100)],
+        callbacks=[EpisodeProgressBar(), LastCheckpoint(checkpoints), BestReturnCheckpoint(checkpoints)],
+        enable_model_summary=False,
+    )
+    resume = os.path.exists(os.path.join(checkpoints, "last.ckpt"))
+    trainer.fit(module, ckpt_path=os.path.join(checkpoints, "last.ckpt") if resume else None)
+    print(f"{module.rollout.env_steps} env steps, {module.rollout.episodes_done} episodes; files in {OUT}:",
+          ", ".join(sorted(os.listdir(OUT))))
+
+
+if __name__ == "__main__":
+    main()
