@@ -13,7 +13,7 @@ from argparse import Namespace
 from collections.abc import Iterable
 from typing import Any
 
-from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
@@ -21,6 +21,7 @@ from torch.utils.tensorboard.summary import hparams
 from typing_extensions import override
 
 from rl_lightning.loggers._checks import check_path, check_writable_dir, to_float
+from rl_lightning.loggers._flat import FlatLogger
 from rl_lightning.loggers._params import flatten_params, is_number
 
 # Events kept before they are handed to the SummaryWriter together (see _TensorBoardWriter).
@@ -108,7 +109,7 @@ class _TensorBoardWriter:
         return state
 
 
-class _TensorBoardLoggerBase(Logger):
+class _TensorBoardLoggerBase(FlatLogger):
     """Lightning ``Logger`` methods common to the TensorBoard callbacks.
 
     ``log_metrics`` writes each metric as it is (no windows), its name used as the TensorBoard tag
@@ -123,18 +124,6 @@ class _TensorBoardLoggerBase(Logger):
         check_writable_dir("log_dir", path)
         self._writer = _TensorBoardWriter(path)
         self._lightning_calls = 0
-
-    @property
-    @override
-    def name(self) -> str:
-        """Empty: the logs go straight into ``log_dir`` (Lightning then puts checkpoints in ``log_dir/checkpoints``)."""
-        return ""
-
-    @property
-    @override
-    def version(self) -> str:
-        """Empty: ``log_dir`` is used as given, with no ``version_N`` subfolder."""
-        return ""
 
     @property
     @override

@@ -7,11 +7,12 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
-from lightning.pytorch.loggers.logger import Logger
 from typing_extensions import override
 
+from rl_lightning.loggers._flat import FlatLogger
 
-class EmptyCallBack(Logger):
+
+class EmptyCallBack(FlatLogger):
     """Accepts every call of the logger interface and writes nothing, creating no file or directory.
 
     Args:
@@ -30,16 +31,6 @@ class EmptyCallBack(Logger):
 
     def close(self) -> None:
         """Do nothing."""
-
-    @property
-    @override
-    def name(self) -> str:
-        return ""
-
-    @property
-    @override
-    def version(self) -> str:
-        return ""
 
     @property
     @override

@@ -8,11 +8,11 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
-from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from typing_extensions import override
 
 from rl_lightning.loggers._checks import check_flush_every, check_path, check_writable_file, metric_numbers
+from rl_lightning.loggers._flat import FlatLogger
 from rl_lightning.loggers._params import flatten_params, is_number
 
 # JSON has no NaN/inf; Python's json module writes and reads these tokens, so we write the same ones.
@@ -108,7 +108,7 @@ def _json_number(value: float) -> str:
     return _NON_FINITE.get(text, text)
 
 
-class JsonlCallback(Logger):
+class JsonlCallback(FlatLogger):
     """Metrics as JSON lines, one record per call: ``{"step": int, "tag": str, "metrics": {key: float}}``.
 
     Lines without ``force`` are held in memory and handed to the OS every ``flush_every`` calls (and whenever
@@ -184,18 +184,6 @@ class JsonlCallback(Logger):
     def close(self) -> None:
         """Hand held lines to the OS and close the file (a later call reopens it in append mode)."""
         self._writer.close()
-
-    @property
-    @override
-    def name(self) -> str:
-        """Empty: Lightning then puts checkpoints in ``save_dir/checkpoints``."""
-        return ""
-
-    @property
-    @override
-    def version(self) -> str:
-        """Empty: no ``version_N`` subfolder."""
-        return ""
 
     @property
     @override
