@@ -1,6 +1,7 @@
 """A custom Lightning-native agent: a one-step actor-critic built on ``rl_lightning.agents.LightningAgent``.
 
     python examples/custom_lightning_agent.py
+    python examples/custom_lightning_agent.py --total_steps 10000
 
 A ``LightningAgent`` is a ``torch.nn.Module``: AgentModule registers its networks and optimizers, so
 Lightning's precision, DDP and checkpointing apply, and each gradient step goes through
@@ -12,9 +13,12 @@ Lightning's precision, DDP and checkpointing apply, and each gradient step goes 
 * ``act(observation, greedy=False)`` and ``update(next_observation, reward, terminated, truncated, call_back)``.
 
 Saving, loading (``Run1_Last_agent.t``), Lightning checkpoints and exact resume come from the base.
-``RL_LIGHTNING_EXAMPLE_STEPS`` shrinks the budget.
+
+``--total_steps`` (or the ``RL_LIGHTNING_EXAMPLE_STEPS`` environment variable) sets the env steps of the run
+(default 60000, about 20 seconds).
 """
 
+import argparse
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -60,11 +64,13 @@ class ActorCritic(LightningAgent):
         self.reset(0)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
+        """Orthogonal weights (small for the policy head, so the first policy is near uniform), zero biases."""
         for layer, gain in ((self.body[0], 2**0.5), (self.policy, 0.01), (self.value, 1.0)):
             nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
             nn.init.zeros_(layer.bias)
 
     def act(self, observation: Any, greedy: bool = False) -> np.ndarray:
+        """One action per sub-env: sampled from the policy while training, the likeliest when greedy or in eval."""
         obs = self._obs_tensor(observation)
         with torch.no_grad():
             logits = self.policy(self.body(obs))
@@ -77,6 +83,7 @@ class ActorCritic(LightningAgent):
 
     def update(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
                call_back: Optional[Callable[[dict], None]] = None) -> None:
+        """One actor-critic step on this vector step's transitions (reset steps masked out)."""
         if not self.training:
             return
         real = torch.from_numpy(self._real_transitions(terminated, truncated)).float()  # drops reset steps
@@ -97,21 +104,28 @@ class ActorCritic(LightningAgent):
             call_back({"loss": float(loss), "value": float(value.mean())})
 
 
+EXP_DIR = "runs/custom_lightning_agent"
+
+
 def make_env() -> gym.vector.VectorEnv:
     return gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(8)])
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--total_steps", type=int, default=int(os.environ.get("RL_LIGHTNING_EXAMPLE_STEPS", "60000")),
+                        help="env steps of the run, summed over the 8 sub-envs (default 60000)")
+    args = parser.parse_args()
+
     torch.set_num_threads(1)
-    total_steps = int(os.environ.get("RL_LIGHTNING_EXAMPLE_STEPS", 60_000))
-    trainer = OnlineTrainer(make_env, lambda env: ActorCritic.for_env(env, learning_rate=1e-3),
-                            exp_dir="runs/custom_lightning_agent")
-    runs = trainer.multi_run(num_runs=1, total_steps=total_steps, seed_offset=0, checkpoint_freq=0, overwrite=True)
+    trainer = OnlineTrainer(make_env, lambda env: ActorCritic.for_env(env, learning_rate=1e-3), exp_dir=EXP_DIR)
+    runs = trainer.multi_run(num_runs=1, total_steps=args.total_steps, seed_offset=0, checkpoint_freq=0,
+                             overwrite=True)
     returns = [e["ep_return"] for e in runs[0]]
     print(f"{len(returns)} episodes; mean return of the first 50 {np.mean(returns[:50]):.1f}, "
           f"of the last 50 {np.mean(returns[-50:]):.1f}")
-    agent = ActorCritic.load("runs/custom_lightning_agent/Run1_Last_agent.t")
-    print("reloaded:", agent)
+    agent = ActorCritic.load(os.path.join(EXP_DIR, "Run1_Last_agent.t"))
+    print(f"reloaded {EXP_DIR}/Run1_Last_agent.t: {type(agent).__name__} with {agent.params}")
 
 
 if __name__ == "__main__":

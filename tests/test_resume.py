@@ -208,3 +208,20 @@ def test_an_env_that_cannot_be_pickled_is_reset_with_a_warning(tmp_path):
         module = fit(ckpt_path="last")
     assert module.rollout.env_steps == 200
     assert np.all(module.rollout.tracker.lengths >= 0)
+
+
+def test_fitting_a_finished_run_again_from_its_last_checkpoint_keeps_every_episode(tmp_path):
+    def fit():
+        module = AgentModule(lambda env: RecordingAgent(), make_counting_vec_env(2), total_steps=300, seed=1,
+                             segment_steps=10, exp_dir=str(tmp_path), dump_metrics=True, metrics_dump_every=10_000)
+        # One epoch, as `rl-lightning fit` sets it: a finished run's checkpoint then ends the epoch too.
+        trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                             callbacks=[LastCheckpoint(tmp_path / "ckpt")], max_epochs=1)
+        trainer.fit(module, ckpt_path="last" if (tmp_path / "ckpt" / "last.ckpt").exists() else None)
+        return module
+
+    fit()  # every episode waits for the end-of-run flush (metrics_dump_every is larger than the run)
+    written = OnlineTrainer.load_run_metrics(str(tmp_path), 1)
+    assert written and load_checkpoint_entry(str(tmp_path / "ckpt" / "last.ckpt"))["finished"]
+    fit()  # Lightning finds the epoch done and skips the loop (no on_train_end): the episodes on disk stay
+    assert _same(OnlineTrainer.load_run_metrics(str(tmp_path), 1), written)

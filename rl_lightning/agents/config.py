@@ -35,17 +35,18 @@ import yaml
 
 from rl_lightning.agents.hparams import Params, check_range
 
-__all__ = ["AgentConfig", "load_agent_config", "VECTORIZATION_MODES"]
+__all__ = ["AgentConfig", "load_agent_config", "VECTORIZATION_MODES", "ConfigLoader"]
 
 #: ``vectorization_mode`` values, as ``gymnasium.make_vec`` takes them.
 VECTORIZATION_MODES = ("sync", "async", "vector_entry_point")
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML's safe loader, reading ``1e-3`` (no dot) as a float, as YAML 1.2 does."""
+class ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader, reading ``1e-3`` (no dot) as a float, as YAML 1.2 does: how every config file of
+    ``configs/`` is read (``yaml.load(f, Loader=ConfigLoader)``)."""
 
 
-_Loader.add_implicit_resolver(
+ConfigLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)$|^[-+]?(?:\d[\d_]*\.\d*|\.\d+)$"
                r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
@@ -173,7 +174,7 @@ def load_agent_config(path: Union[str, os.PathLike]) -> AgentConfig:
     """
     path = os.fspath(path)
     with open(path) as f:
-        values = yaml.load(f, Loader=_Loader)
+        values = yaml.load(f, Loader=ConfigLoader)
     if not isinstance(values, dict):
         raise ValueError(f"{path}: an agent config is a YAML mapping of keys to values, got {type(values).__name__}.")
     valid = [f.name for f in dataclasses.fields(AgentConfig) if f.name != "path"]

@@ -1,0 +1,102 @@
+"""``rl-lightning multirun``: :meth:`OnlineTrainer.multi_run <rl_lightning.OnlineTrainer.multi_run>` over seeds,
+from a run configuration file, writing the seed's files.
+
+::
+
+    rl-lightning multirun --config configs/dqn_cartpole.yaml --num_runs 5 --seed_offset 0 --num_workers 2
+
+The config is a flat file of ``configs/`` or a ``fit --print_config`` output (its ``model`` section is used, its
+``trainer`` section is not). ``exp_dir`` (default ``runs/<config file name>``) receives ``metrics_run{r}.pkl``,
+``Run{r}_Last_agent.t``, ``Run{r}_Best_agent.t``, ``checkpoints/run{r}/{last,best}.ckpt``, TensorBoard events,
+``all_metrics.pkl``, ``args.yaml`` (the resolved configuration: the run configuration and this command's
+options) and the config file itself, as ``config.py`` (the seed trainer's name) and under its own name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+from typing import Optional
+
+from rl_lightning.cli.checks import CLIError, read_yaml
+from rl_lightning.cli.run_config import RunConfig
+
+__all__ = ["multirun_main", "multirun_parser"]
+
+
+def multirun_parser() -> argparse.ArgumentParser:
+    """The arguments of ``rl-lightning multirun``."""
+    parser = argparse.ArgumentParser(
+        prog="rl-lightning multirun",
+        description="OnlineTrainer.multi_run over seeds from a run configuration (configs/*.yaml, or a "
+                    "`rl-lightning fit --print_config` output), writing the seed's files in --exp_dir.")
+    parser.add_argument("--config", required=True, help="the run configuration file (YAML)")
+    parser.add_argument("--num_runs", type=int, default=1, help="runs, one seed each (default 1)")
+    parser.add_argument("--seed_offset", type=int, default=None,
+                        help="run r uses seed (r-1)*total_steps + seed_offset, or (r-1)*num_episodes + seed_offset "
+                             "(default: the config's seed, else 0)")
+    parser.add_argument("--num_workers", type=int, default=1, help="runs at once, each in its own process (default 1)")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--total_steps", type=int, default=None,
+                        help="env steps per run, summed over sub-envs (default: the config's total_steps)")
+    budget.add_argument("--num_episodes", type=int, default=None,
+                        help="episodes per run, across sub-envs, instead of a step budget")
+    parser.add_argument("--exp_dir", default=None, help="experiment folder (default: runs/<config file name>)")
+    parser.add_argument("--checkpoint_freq", type=int, default=0,
+                        help="env steps (episodes with --num_episodes) between Run{r}_E{n}_agent.t files; "
+                             "0: only Run{r}_Last and Run{r}_Best (default 0)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument("--overwrite", action="store_true",
+                       help="replace earlier results in exp_dir (default: move them into exp_dir/previous/<time>/)")
+    reuse.add_argument("--resume", action="store_true", help="continue the interrupted runs of exp_dir")
+    return parser
+
+
+def _run_values(path: str) -> dict:
+    """The run configuration of a config file: the flat file's content, or a fit config's ``model`` section."""
+    values = read_yaml(path)
+    if isinstance(values, dict) and ("model" in values or "trainer" in values):
+        values = values.get("model") or {}
+        values.pop("exp_dir", None)  # fit's link to its trainer.default_root_dir; multirun has --exp_dir
+    return values
+
+
+def multirun_main(argv: Optional[list[str]] = None) -> int:
+    """``rl-lightning multirun ...``; returns the exit status (bad input raises :class:`CLIError`)."""
+    from rl_lightning.trainer import OnlineTrainer
+
+    args = multirun_parser().parse_args(argv)
+    values = _run_values(args.config)
+    if args.total_steps is not None and isinstance(values, dict):
+        values["total_steps"] = args.total_steps
+    if args.num_episodes is not None and isinstance(values, dict):
+        values.setdefault("total_steps", 1)  # required by the schema; the episode budget replaces it
+    run = RunConfig.from_dict(values, args.config)
+    for name in ("num_runs", "num_workers"):
+        if getattr(args, name) < 1:
+            raise CLIError(f"--{name} must be an integer >= 1, got {getattr(args, name)}.")
+    if args.num_episodes is not None and args.num_episodes < 1:
+        raise CLIError(f"--num_episodes must be an integer >= 1, got {args.num_episodes}.")
+    seed_offset = run.seed if args.seed_offset is None else args.seed_offset
+    if seed_offset < 0:
+        raise CLIError(f"--seed_offset must be an integer >= 0, got {seed_offset}.")
+
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    exp_dir = args.exp_dir or os.path.join("runs", name)
+    budget = {"num_episodes": args.num_episodes} if args.num_episodes else {"total_steps": run.total_steps}
+    resolved = {key: value for key, value in run.to_dict().items() if key != "seed"}
+    if args.num_episodes:
+        resolved.pop("total_steps")
+    resolved.update(budget, num_runs=args.num_runs, seed_offset=seed_offset, num_workers=args.num_workers,
+                    checkpoint_freq=args.checkpoint_freq, exp_dir=exp_dir, config_file=os.path.abspath(args.config))
+    trainer = OnlineTrainer(run.make_env, run.make_agent, exp_dir=exp_dir, config=args.config, args=resolved,
+                            progress=not args.no_progress)
+    trainer.multi_run(args.num_runs, seed_offset=seed_offset, checkpoint_freq=args.checkpoint_freq,
+                      num_workers=args.num_workers, overwrite=args.overwrite, resume=args.resume, **budget)
+    copy = os.path.join(exp_dir, os.path.basename(args.config))
+    if not os.path.exists(copy) or not os.path.samefile(args.config, copy):
+        shutil.copyfile(args.config, copy)
+    print(f"multirun: {args.num_runs} run(s) of {run.agent} on {run.env_id} written to {exp_dir}")
+    return 0

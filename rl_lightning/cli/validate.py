@@ -1,0 +1,93 @@
+"""``rl-lightning validate``: greedy evaluation episodes of a saved agent (:func:`rl_lightning.evaluation.evaluate`).
+
+It is :func:`rl_lightning.evaluation.validate_main`, plus one convenience: for a folder written by
+``rl-lightning fit`` or ``rl-lightning multirun``, ``--agent-class`` and ``--env-id`` may be left out; they are
+read from the folder's ``config.yaml`` (fit) or ``args.yaml`` (multirun)::
+
+    rl-lightning fit --config configs/ppo_cartpole.yaml
+    rl-lightning validate --exp-dir runs/ppo_cartpole --episodes 10 --which best
+
+Options are spelled with hyphens (``--exp-dir``) as ``validate_main`` defines them; underscores
+(``--exp_dir``), as ``fit`` and ``multirun`` spell theirs, are accepted too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional
+
+from rl_lightning.cli.checks import CLIError, read_yaml
+from rl_lightning.cli.run_config import RunConfig
+
+__all__ = ["validate_main", "saved_run_config"]
+
+_INFERRED_HELP = ("For a folder written by `rl-lightning fit` or `rl-lightning multirun`, --agent-class and --env-id "
+                  "may be left out: they are read from its config.yaml or args.yaml.\n")
+
+
+def saved_run_config(exp_dir: str) -> Optional[RunConfig]:
+    """The run configuration saved in ``exp_dir`` by ``fit`` (``config.yaml``) or ``multirun`` (``args.yaml``);
+    ``None`` when the folder holds neither."""
+    for name, section in (("config.yaml", "model"), ("args.yaml", None)):
+        path = os.path.join(exp_dir, name)
+        if not os.path.isfile(path):
+            continue
+        values = read_yaml(path)
+        if not isinstance(values, dict):
+            continue
+        if section is not None:
+            values = values.get(section)
+        if isinstance(values, dict) and "env_id" in values and "agent" in values:
+            keys = ("env_id", "agent", "num_envs", "vectorization_mode", "env_kwargs", "wrappers", "hyperparameters")
+            return RunConfig.from_dict({**{k: values.get(k) for k in keys}, "total_steps": 1}, path)
+    return None
+
+
+def _hyphenated(argv: list[str]) -> list[str]:
+    """``--exp_dir X`` as ``--exp-dir X`` (option names only; values are left as they are)."""
+    out = []
+    for arg in argv:
+        if arg.startswith("--"):
+            name, sep, value = arg.partition("=")
+            arg = name.replace("_", "-") + sep + value
+        out.append(arg)
+    return out
+
+
+def _inferred(argv: list[str]) -> list[str]:
+    """The ``--agent-class`` and ``--env-id`` arguments that ``argv`` leaves out, read from its ``--exp-dir``."""
+    known = argparse.ArgumentParser(add_help=False)
+    for option in ("--exp-dir", "--agent-class", "--env-id"):
+        known.add_argument(option)
+    given, _ = known.parse_known_args(argv)
+    if given.exp_dir is None or (given.agent_class and given.env_id):
+        return []
+    run = saved_run_config(given.exp_dir)
+    if run is None:
+        return []  # validate_main names the missing options
+    if run.env_kwargs or run.wrappers:
+        raise CLIError(f"{given.exp_dir} was trained with env_kwargs={run.env_kwargs} and wrappers="
+                       f"{list(run.wrappers)}, which `rl-lightning validate` does not rebuild (it makes the env from "
+                       "--env-id alone); evaluate in Python with rl_lightning.evaluation.evaluate(exp_dir, "
+                       "agent_class, make_env).")
+    extra = []
+    if not given.agent_class:
+        extra += ["--agent-class", run.agent_class_path]
+    if not given.env_id:
+        extra += ["--env-id", run.env_id]
+    return extra
+
+
+def validate_main(argv: Optional[list[str]] = None) -> int:
+    """``rl-lightning validate ...``; returns the exit status (2 for bad input, with the reason on stderr)."""
+    from rl_lightning.evaluation import validate_main as evaluation_validate_main
+
+    argv = _hyphenated(list(sys.argv[1:] if argv is None else argv))
+    if "-h" in argv or "--help" in argv:
+        print(_INFERRED_HELP)
+    try:
+        return evaluation_validate_main([*argv, *_inferred(argv)])
+    except SystemExit as stop:  # argparse's --help and errors (already printed)
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
