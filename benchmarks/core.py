@@ -55,6 +55,7 @@ class LinearQAgent:
         rows = np.arange(self.num_envs)
         td = target - (self._obs @ self.w.T)[rows, self._action]
         np.add.at(self.w, self._action, self.lr * td[:, None] * self._obs)
+        return td  # the TD errors, for agents built on this one that report them
 
     def save(self, file_path=None):
         return {"w": self.w.copy()}

@@ -12,7 +12,16 @@ Printed per seed:
   (``OnlineTrainer(train=False)``, seeds from ``10_000 + seed``);
 - ``solved_at``: the first env step (summed over sub-envs) at which the mean of the last 100 training episodes
   (fewer before 100 finished, as Stable-Baselines3 logs it) reaches the solve threshold, ``-`` if never;
-- ``wall`` and ``steps/s``: the training run's wall time (Lightning's start-up included) and env steps per second.
+- ``best``: the *best agent* figure, a second reading beside ``greedy`` (which always rates the final agent).
+  Every ``--periodic-eval-every`` env steps training pauses for a greedy evaluation of ``--periodic-eval-episodes``
+  episodes (at least one per sub-env) on an env of the training env's size, seeded from ``20_000 + seed`` (not the
+  final evaluation's seeds, so picking the best does not peek at them); a copy of the agent is kept whenever that
+  mean beats every earlier one, as rl-baselines3-zoo's ``EvalCallback`` keeps ``best_model.zip``. ``best`` is that
+  copy's greedy mean over the same ``--eval-episodes`` episodes as ``greedy``, and ``@`` the env step it was taken at.
+  A built-in learning agent acts greedily without drawing from its generator, so the final agent is the one a run
+  without periodic evaluations trains (``--periodic-eval-every 0`` turns them off);
+- ``wall`` and ``steps/s``: the training run's wall time (Lightning's start-up included, the periodic evaluations
+  left out) and env steps per second.
 
 Torch runs on one thread (``torch.set_num_threads(1)``) so that figures compare across machines' core counts.
 """
@@ -33,9 +42,11 @@ import torch
 
 from rl_lightning import OnlineTrainer
 from rl_lightning.agents import AgentConfig, load_agent_config
+from rl_lightning.callbacks import PeriodicEvaluation
 
 WINDOW = 100
 EVAL_SEED_OFFSET = 10_000
+PERIODIC_EVAL_SEED_OFFSET = 20_000
 
 
 class EpisodeRecorder:
@@ -55,6 +66,30 @@ class EpisodeRecorder:
         """Nothing to flush."""
 
 
+class BestAgentEvaluation(PeriodicEvaluation):
+    """``PeriodicEvaluation`` that also keeps a copy of the agent (``agent.save()``) at its best evaluation.
+
+    Only a strictly higher mean replaces the copy, so a tie keeps the earlier agent. ``seconds`` is the time spent
+    evaluating and copying, which the benchmark leaves out of the training wall time.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.best_mean = float("-inf")
+        self.best_step: Optional[int] = None
+        self.best_checkpoint: Optional[dict] = None
+        self.seconds = 0.0
+
+    def evaluate(self, pl_module: Any, env_steps: int) -> dict:
+        start = time.perf_counter()
+        result = super().evaluate(pl_module, env_steps)
+        if result["ep_return_mean"] > self.best_mean:
+            self.best_mean, self.best_step = result["ep_return_mean"], int(env_steps)
+            self.best_checkpoint = pl_module.agent.save()
+        self.seconds += time.perf_counter() - start
+        return result
+
+
 def first_solved_step(episodes: list[tuple[int, float]], threshold: Optional[float]) -> Optional[int]:
     """The first env step at which the trailing ``WINDOW``-episode mean return reaches ``threshold``."""
     if threshold is None:
@@ -67,27 +102,48 @@ def first_solved_step(episodes: list[tuple[int, float]], threshold: Optional[flo
     return None
 
 
-def run_seed(config: AgentConfig, seed: int, eval_episodes: int) -> dict:
-    """Train one seed, evaluate it greedily, and return its figures."""
+def greedy_mean(config: AgentConfig, agent: Any, seed: int, eval_episodes: int) -> float:
+    """Mean return of ``eval_episodes`` greedy episodes of ``agent`` on a fresh one-sub-env env (seeds from
+    ``10_000 + seed``)."""
+    evaluator = OnlineTrainer(lambda: config.make_env(num_envs=1), agent, train=False, progress=False)
+    evaluator.call_back = EpisodeRecorder()
+    episodes = evaluator.multi_run(1, num_episodes=eval_episodes, seed_offset=EVAL_SEED_OFFSET + seed,
+                                   dump_metrics=False, keep_metrics_in_memory=True)[0]
+    return float(np.mean([e["ep_return"] for e in episodes]))
+
+
+def run_seed(config: AgentConfig, seed: int, eval_episodes: int, periodic_every: int = 0,
+             periodic_episodes: int = 5) -> dict:
+    """Train one seed, evaluate its final agent (and, with ``periodic_every``, its best one) greedily, and return
+    its figures."""
     recorder = EpisodeRecorder()
-    trainer = OnlineTrainer(config.make_env, config.make_agent, progress=False)
+    periodic = None
+    if periodic_every > 0:
+        periodic = BestAgentEvaluation(config.make_env, every_n_steps=periodic_every,
+                                       num_episodes=max(periodic_episodes, config.num_envs),
+                                       seed=PERIODIC_EVAL_SEED_OFFSET + seed)
+    trainer = OnlineTrainer(config.make_env, config.make_agent, progress=False,
+                            trainer_kwargs=None if periodic is None else {"callbacks": [periodic]})
     trainer.call_back = recorder
     start = time.perf_counter()
     trainer.multi_run(1, total_steps=config.total_steps, seed_offset=seed, dump_metrics=False,
                       keep_metrics_in_memory=False)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start - (0.0 if periodic is None else periodic.seconds)
     returns = [r for _, r in recorder.episodes]
+    greedy = greedy_mean(config, trainer.agent, seed, eval_episodes)
 
-    evaluator = OnlineTrainer(lambda: config.make_env(num_envs=1), trainer.agent, train=False, progress=False)
-    evaluator.call_back = EpisodeRecorder()
-    episodes = evaluator.multi_run(1, num_episodes=eval_episodes, seed_offset=EVAL_SEED_OFFSET + seed,
-                                   dump_metrics=False, keep_metrics_in_memory=True)[0]
+    best, best_at = None, None
+    if periodic is not None and periodic.best_checkpoint is not None:
+        best_agent = type(trainer.agent).load(None, periodic.best_checkpoint)
+        best, best_at = greedy_mean(config, best_agent, seed, eval_episodes), periodic.best_step
     return {
         "seed": seed,
         "episodes": len(returns),
         "last100": float(np.mean(returns[-WINDOW:])) if returns else float("nan"),
-        "greedy": float(np.mean([e["ep_return"] for e in episodes])),
+        "greedy": greedy,
         "solved_at": first_solved_step(recorder.episodes, config.threshold),
+        "best_greedy": best,
+        "best_at": best_at,
         "wall_s": wall,
         "steps_per_s": config.total_steps / wall,
     }
@@ -95,8 +151,10 @@ def run_seed(config: AgentConfig, seed: int, eval_episodes: int) -> dict:
 
 def _row(result: dict) -> str:
     solved = "-" if result["solved_at"] is None else f"{result['solved_at']:,}"
+    best = "" if result["best_greedy"] is None else (f"best agent: greedy {result['best_greedy']:8.1f} @ "
+                                                     f"{result['best_at']:>7,} | ")
     return (f"seed {result['seed']:>3} | last100 {result['last100']:8.1f} | greedy {result['greedy']:8.1f} | "
-            f"solved_at {solved:>8} | wall {result['wall_s']:6.1f} s | {result['steps_per_s']:7,.0f} steps/s")
+            f"solved_at {solved:>8} | {best}wall {result['wall_s']:6.1f} s | {result['steps_per_s']:7,.0f} steps/s")
 
 
 def summarize(config: AgentConfig, results: list[dict]) -> str:
@@ -109,6 +167,10 @@ def summarize(config: AgentConfig, results: list[dict]) -> str:
                      f"greedy >= threshold: {sum(r['greedy'] >= threshold for r in results)}/{len(results)}")
         lines.append(f"  solved by the budget: {len(solved)}/{len(results)}; median first step to solve (unsolved "
                      f"seeds count as never): {_median_step(solved, len(results))}")
+        rated = [r["best_greedy"] for r in results if r["best_greedy"] is not None]
+        if rated:
+            lines.append(f"  best agent (periodic evaluation), greedy >= threshold: "
+                         f"{sum(b >= threshold for b in rated)}/{len(rated)}")
     median = statistics.median
     lines.append(f"  median last100 {median(r['last100'] for r in results):.1f}, median greedy "
                  f"{median(r['greedy'] for r in results):.1f}, median {median(r['steps_per_s'] for r in results):,.0f} "
@@ -129,10 +191,16 @@ def main(argv: Optional[list] = None) -> list[dict]:
     parser.add_argument("--first-seed", type=int, default=0, help="seed of the first run; runs use consecutive seeds")
     parser.add_argument("--eval-episodes", type=int, default=20, help="greedy evaluation episodes per seed")
     parser.add_argument("--total-steps", type=int, default=None, help="override the config's step budget")
+    parser.add_argument("--periodic-eval-every", type=int, default=5_000,
+                        help="env steps between the periodic greedy evaluations that pick the best agent (0: none)")
+    parser.add_argument("--periodic-eval-episodes", type=int, default=5,
+                        help="episodes per periodic evaluation (at least one per sub-env)")
     parser.add_argument("--json", default=None, help="also write the per-seed figures to this JSON file")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.eval_episodes < 1 or args.first_seed < 0 or (args.total_steps or 1) < 1:
         parser.error("--seeds, --eval-episodes and --total-steps must be >= 1, --first-seed >= 0")
+    if args.periodic_eval_every < 0 or args.periodic_eval_episodes < 1:
+        parser.error("--periodic-eval-every must be >= 0, --periodic-eval-episodes >= 1")
 
     torch.set_num_threads(1)
     logging.getLogger("rl_lightning").setLevel(logging.WARNING)
@@ -143,7 +211,8 @@ def main(argv: Optional[list] = None) -> list[dict]:
           f"{config.total_steps:,} env steps, hyperparameters {config.hyperparameters}", flush=True)
     results: list[dict[str, Any]] = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        results.append(run_seed(config, seed, args.eval_episodes))
+        results.append(run_seed(config, seed, args.eval_episodes, args.periodic_eval_every,
+                                args.periodic_eval_episodes))
         print(_row(results[-1]), flush=True)
     print(summarize(config, results))
     if args.json:

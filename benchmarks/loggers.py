@@ -14,7 +14,13 @@ Run ``python benchmarks/loggers.py`` (about a minute on 2 cores; ``--steps``/``-
    second and per CPU second of the process (all threads, so TensorBoard's writer thread counts) are both
    shown; the second is steadier when other processes compete for the cores.
    Two policies bracket the per-episode cost: an untrained one (short episodes) and a balancing one (episodes
-   of up to 500 steps).
+   of up to 500 steps). This loop does nothing but step, act and log, so it shows a logger's cost at its largest.
+3. A whole per-step run, the issue's target: ``OnlineTrainer.multi_run`` with one ``CartPole-v1`` sub-env and a
+   seed-protocol agent that learns (a linear TD update) and sends ``{"loss", "epsilon", "q_max"}`` through its
+   ``call_back`` on every step, with each logger as ``trainer.call_back`` (which also receives the forced
+   ``ep_return``/``ep_length`` writes). Timed from Lightning's ``on_train_start`` to the end of ``multi_run``
+   (the logger's ``close()`` included, the Trainer's construction not); interleaved repeats, best of the repeats.
+   Targets: ``JsonlCallback`` >= 0.95x and ``TBCallBack(flush_every=100)`` >= 0.9x of ``EmptyCallBack``.
 """
 
 from __future__ import annotations
@@ -26,10 +32,17 @@ import tempfile
 import time
 from collections.abc import Callable
 
+import sys
+
 import gymnasium as gym
+import lightning.pytorch as pl
 import numpy as np
 
-from rl_lightning.loggers import BasicCallBack, EmptyCallBack, JsonlCallback, TBCallBack
+sys.path.insert(0, os.path.dirname(__file__))
+from core import LinearQAgent  # noqa: E402  (the per-step agent of the core benchmark)
+
+from rl_lightning import OnlineTrainer  # noqa: E402
+from rl_lightning.loggers import BasicCallBack, EmptyCallBack, JsonlCallback, TBCallBack  # noqa: E402
 
 AGENT_TAG, RETURN_TAG, LENGTH_TAG = "agents/run_1", "ep_return/run_1", "ep_length/run_1"
 
@@ -187,14 +200,59 @@ def report_throughput(n_steps: int, repeats: int) -> None:
             print(f"  {name:34s} {best_wall:11.0f} {wall_ratio:8.3f}x {best_cpu:10.0f} {cpu_ratio:8.3f}x")
 
 
+class LoggingLinearQAgent(LinearQAgent):
+    """The core benchmark's per-step agent, also reporting three metrics through ``call_back`` every step."""
+
+    def update(self, observation, reward, terminated, truncated, call_back=None):
+        q = self._obs @ self.w.T
+        td_error = super().update(observation, reward, terminated, truncated)
+        if call_back is not None:
+            call_back({"loss": float(td_error @ td_error), "epsilon": self.epsilon, "q_max": float(q.max())})
+
+
+class _TrainStart(pl.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.time = time.perf_counter()
+
+
+def run_online_trainer(make_logger: Callable[[str], object], n_steps: int) -> float:
+    """Env steps per second of one ``OnlineTrainer`` run with ``make_logger(exp_dir)`` as its ``call_back``."""
+    start = _TrainStart()
+    with tempfile.TemporaryDirectory() as exp_dir:
+        trainer = OnlineTrainer(lambda: gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")]),
+                                LoggingLinearQAgent, exp_dir=exp_dir, progress=False, checkpoint_interval=None,
+                                trainer_kwargs={"callbacks": [start]})
+        trainer.call_back = make_logger(exp_dir)
+        trainer.multi_run(1, total_steps=n_steps, seed_offset=0, dump_metrics=False, keep_metrics_in_memory=False)
+        return n_steps / (time.perf_counter() - start.time)
+
+
+def report_online_trainer(n_steps: int, repeats: int) -> None:
+    names = ["EmptyCallBack", "JsonlCallback(flush_every=100)", "TBCallBack(flush_every=100)"]
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+            rates[name].append(run_online_trainer(LOGGERS[name], n_steps))
+    print(f"\nWhole per-step run through OnlineTrainer (1 sub-env, the agent logs every step), {n_steps} env steps "
+          f"x {repeats} interleaved repeats, best of the repeats")
+    print(f"  {'logger':34s} {'env steps/s':>11s} {'vs Empty':>9s} {'target':>7s}")
+    targets = {"JsonlCallback(flush_every=100)": 0.95, "TBCallBack(flush_every=100)": 0.9}
+    for name in names:
+        ratio = max(rates[name]) / max(rates["EmptyCallBack"])
+        target = f"{targets[name]:.2f}" if name in targets else ""
+        print(f"  {name:34s} {max(rates[name]):11.0f} {ratio:8.3f}x {target:>7s}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10000, help="calls per per-call measurement")
     parser.add_argument("--steps", type=int, default=6000, help="env steps per throughput run")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per logger and policy")
+    parser.add_argument("--run-steps", type=int, default=30000, help="env steps per OnlineTrainer run")
     args = parser.parse_args()
     report_per_call(args.calls)
     report_throughput(args.steps, args.repeats)
+    report_online_trainer(args.run_steps, args.repeats)
 
 
 if __name__ == "__main__":

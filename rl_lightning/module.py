@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from time import perf_counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Union
 
@@ -33,10 +34,19 @@ from rl_lightning.resume import CHECKPOINT_KEY, pack_entry, restore_run, run_che
 from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
 from rl_lightning.validation import COMPAT_MODES, check_budget, check_choice, check_int
 
-__all__ = ["AgentModule", "RunState", "DEFAULT_SEGMENT_STEPS"]
+__all__ = ["AgentModule", "RunState", "DEFAULT_SEGMENT_STEPS", "default_segment_steps"]
 
 #: Vector steps per ``training_step`` for agents that do not ask for another length (measured: ~0.9x a bare loop).
 DEFAULT_SEGMENT_STEPS = 128
+#: Env steps a default segment holds at least: with few sub-envs a segment is longer than 128 vector steps, so
+#: Lightning's fixed cost per ``training_step`` stays small against the steps (1024 vector steps for 1 sub-env).
+DEFAULT_SEGMENT_ENV_STEPS = 1024
+
+
+def default_segment_steps(num_envs: int) -> int:
+    """Vector steps per segment when neither the caller nor the agent says: 128, or ``1024 // num_envs`` when
+    that is more."""
+    return max(DEFAULT_SEGMENT_STEPS, DEFAULT_SEGMENT_ENV_STEPS // max(int(num_envs), 1))
 
 
 @dataclass
@@ -96,7 +106,8 @@ class AgentModule(pl.LightningModule):
         compat: ``"default"`` or ``"rlbase"`` (the origin trainer's behaviour: reset steps counted into the
             next episode, ``update`` called also with ``train=False``).
         segment_steps: vector steps collected per ``training_step``; default: the agent's own
-            ``segment_steps`` attribute when it has one (a native agent's rollout length), else 128.
+            ``segment_steps`` attribute when it has one (a native agent's rollout length), else
+            :func:`default_segment_steps` (128, or ``1024 // num_envs`` when that is more).
         check_rewards: raise ``ValueError`` when the env pays a NaN or infinite reward; by default such rewards
             are recorded and logged as they are.
     """
@@ -140,7 +151,7 @@ class AgentModule(pl.LightningModule):
         self.calls_update = train or compat == "rlbase"
         check_agent(agent, train=train, tuning_hp=tuning_hp, calls_update=self.calls_update)
         if segment_steps is None:
-            segment_steps = int(getattr(agent, "segment_steps", DEFAULT_SEGMENT_STEPS))
+            segment_steps = int(getattr(agent, "segment_steps", default_segment_steps(vector_env.num_envs)))
         check_int("segment_steps", segment_steps, minimum=1)
         if isinstance(agent, torch.nn.Module):
             # A Lightning-native agent: registered, so precision, DDP and checkpoints see its parameters.
@@ -178,11 +189,13 @@ class AgentModule(pl.LightningModule):
         self.state = RunState()
         self.timer = StepTimer()
         self._resumed = False
+        self._run_ended = False  # end_run() done
         self._world_size = 1
         self._global_episodes = 0
         # Which checkpoint is being written: "last" (the whole state) or "best" (the best episode's agent).
         self.checkpoint_kind = "last"
         self._act = agent.act
+        self._agent_log = getattr(agent, "log", None)
         self._agent_tag = f"agents/run_{run_idx}"
         self._timing_tag = f"timing/run_{run_idx}"
 
@@ -209,6 +222,7 @@ class AgentModule(pl.LightningModule):
         A run resumed from a checkpoint skips ``set_hp``, ``call_back.reset`` and ``reset``: its agent was
         restored as it was."""
         agent = self.agent
+        self._agent_log = getattr(agent, "log", None)  # the agent a checkpoint restored may be a new object
         attach = getattr(agent, "attach_module", None)
         if callable(attach):
             attach(self)  # a Lightning-native agent learns through self.manual_backward and self.optimizers()
@@ -272,6 +286,7 @@ class AgentModule(pl.LightningModule):
                 self.log("ep_return", segment_best, logger=False, on_step=True, on_epoch=False, batch_size=1)
         if budget_reached:
             self.trainer.should_stop = True
+            self.end_run()
         return None
 
     # ------------------------------------------------------------------ DDP: every rank steps its own envs
@@ -329,41 +344,55 @@ class AgentModule(pl.LightningModule):
             self._stream.append(self.state.pending)
             self.state.pending = []
 
-    def on_train_end(self) -> None:
-        """Flush the metrics stream, close the env, then write the Last and Best agent files."""
+    def end_run(self) -> None:
+        """The seed trainer's end of a run, once: flush the metrics stream, close the env, then write the Last and
+        Best agent files (where ``checkpoint_freq`` is set).
+
+        Called in the ``training_step`` that spends the budget, so the run's files are complete before a
+        checkpoint can call the run finished (Lightning's callbacks, which save ``last.ckpt``, run before this
+        module's ``on_train_end``): a kill after that loses nothing. A run stopped otherwise (interrupted,
+        ``max_time``) ends in ``on_train_end``.
+        """
+        if self._run_ended:
+            return
+        self._run_ended = True
         self.flush_metrics()
         self.env.close()
         if self.checkpoint_freq is not None:
             self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_Last"))
             torch.save(self.state.best_agent, os.path.join(self.exp_dir, f"Run{self.run_idx}_Best_agent.t"))
 
+    def on_train_end(self) -> None:
+        """:meth:`end_run`, unless the budget's last ``training_step`` already did it."""
+        self.end_run()
+
     # ------------------------------------------------------------------ RolloutDriver: called per vector step
     def act(self, observation: Any) -> Any:
-        start = time.perf_counter()
+        start = perf_counter()
         action = self._act(observation)
-        self.timer.add_act(time.perf_counter() - start)
+        self.timer.add_act(perf_counter() - start)
         return action
 
     def observe(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
                 env_steps: int) -> Optional[list]:
         agent = self.agent
         if self.calls_update:
-            start = time.perf_counter()
+            start = perf_counter()
             agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
-            self.timer.add_update(time.perf_counter() - start)
+            self.timer.add_update(perf_counter() - start)
         num_envs = self.rollout.num_envs
         if env_steps % TIMING_LOG_EVERY < num_envs:
             timing = self.timer.summary(num_envs)
             if timing is not None:
                 self.call_back(timing, self._timing_tag, env_steps, force=True)
-        log = getattr(agent, "log", None)
+        log = self._agent_log
         return log() if log is not None else None
 
     def _agent_call_back(self, data: dict) -> None:
         self.call_back(data, self._agent_tag, self.rollout.env_steps * self._world_size)
 
     def on_vector_step(self, env_steps: int) -> None:
-        if self.total_steps > 0:
+        if self.checkpoint_freq and self.total_steps > 0:
             self.state.checkpoint_counter += self.rollout.num_envs
             self._maybe_periodic_checkpoint(env_steps)
 

@@ -7,8 +7,8 @@ agent's weights and ``get_extra_state`` are already in ``checkpoint["state_dict"
 sub-env pickled, where it can be), the episode trackers, step and episode counters, the best return and
 its agent, the unwritten episodes, the metrics stream's length, and Python's, numpy's and torch's global
 generators. A resumed run truncates its metrics stream to the saved length and replays from there, so no
-episode is written twice or lost; a finished run's stream is kept, and completed with the episodes its end
-had not written yet (Lightning skips the loop, and ``on_train_end``, of a run whose epoch is done).
+episode is written twice or lost. A finished run's stream gets the episodes its end writes at once, on
+restore: Lightning skips the loop, and ``on_train_end``, of a run whose epoch is done.
 
 Security: restoring a run unpickles that entry, which runs code chosen by whoever wrote the file, as the
 seed's metrics pickles and agent files do. Resume only from checkpoints you trust.
@@ -185,17 +185,16 @@ def restore_run(module: "AgentModule", checkpoint: dict) -> None:
     if stream is not None:
         length = saved["stream_length"]
         size = os.path.getsize(stream.path) if os.path.exists(stream.path) else 0
-        if saved["finished"]:
-            # Lightning may skip the loop of a finished run, and with it on_train_end: keep what the run's end
-            # wrote, and write now the episodes it had not.
-            if size <= length:
-                stream.append(state.pending)
-            state.pending = []
-        elif size > length:
+        if size > length:
             with open(stream.path, "r+b") as f:
                 f.truncate(length)  # episodes written after the checkpoint are replayed, not duplicated
         elif length and not os.path.exists(stream.path):
             raise FileNotFoundError(f"the checkpoint continues {stream.path}, which is missing")
+    if saved["finished"] and stream is not None:
+        # Lightning may skip the loop of a finished run, and with it on_train_end: write the episodes the run's end
+        # wrote (or was writing when it stopped) again now, after the checkpoint's length.
+        stream.append(state.pending)
+        state.pending = []
     if module.episodes is not None:
         if saved["episodes"] is not None:
             module.episodes[:] = saved["episodes"]

@@ -225,3 +225,17 @@ def test_fitting_a_finished_run_again_from_its_last_checkpoint_keeps_every_episo
     assert written and load_checkpoint_entry(str(tmp_path / "ckpt" / "last.ckpt"))["finished"]
     fit()  # Lightning finds the epoch done and skips the loop (no on_train_end): the episodes on disk stay
     assert _same(OnlineTrainer.load_run_metrics(str(tmp_path), 1), written)
+
+
+def test_a_finished_runs_last_checkpoint_finds_its_files_complete(tmp_path):
+    # Lightning saves last.ckpt before the module's on_train_end; the run's files must be complete by then, so a
+    # process killed right after that checkpoint (which marks the run finished, never to be resumed) loses nothing.
+    trainer = OnlineTrainer(make_counting_vec_env(2), lambda env: RecordingAgent(), exp_dir=tmp_path, progress=False,
+                            segment_steps=10, checkpoint_interval=0)
+    trainer.multi_run(1, total_steps=300, seed_offset=1, checkpoint_freq=0, metrics_dump_every=10_000)
+
+    entry = load_checkpoint_entry(str(tmp_path / "checkpoints" / "run1" / "last.ckpt"))
+    assert entry["finished"]
+    assert entry["state"]["pending"] == []  # every episode already in the metrics stream
+    assert entry["stream_length"] == os.path.getsize(tmp_path / "metrics_run1.pkl")
+    assert len(OnlineTrainer.load_run_metrics(str(tmp_path), 1)) == entry["rollout"]["episodes_done"]

@@ -19,11 +19,16 @@ class RandomAgent:
         num_envs: number of sub-envs it acts for (``set_num_env`` changes it).
     """
 
+    #: Vector steps of actions a ``Discrete`` action space draws at once (one numpy call instead of one per step).
+    BLOCK = 256
+
     def __init__(self, action_space: gym.Space, num_envs: int = 1):
         self.action_space = action_space
         self.num_envs = num_envs
         self.batch_space = gym.vector.utils.batch_space(action_space, num_envs)
         self.training = True
+        self._block: Optional[np.ndarray] = None
+        self._next = 0
 
     @classmethod
     def for_env(cls, env: gym.vector.VectorEnv) -> "RandomAgent":
@@ -32,11 +37,13 @@ class RandomAgent:
 
     def reset(self, seed: int) -> None:
         self.batch_space.seed(seed)
+        self._block = None
 
     def set_num_env(self, num_envs: int) -> None:
         if num_envs != self.num_envs:
             self.num_envs = num_envs
             self.batch_space = gym.vector.utils.batch_space(self.action_space, num_envs)
+            self._block = None
 
     def train(self) -> None:
         self.training = True
@@ -45,7 +52,18 @@ class RandomAgent:
         self.training = False
 
     def act(self, observation: Any) -> np.ndarray:
-        return self.batch_space.sample()
+        """One uniform action per sub-env. For a ``Discrete`` space they come from a block of ``BLOCK`` vector
+        steps drawn at once from the space's generator (seeded by :meth:`reset`); other spaces sample per call."""
+        space = self.action_space
+        if not isinstance(space, gym.spaces.Discrete):
+            return self.batch_space.sample()
+        if self._block is None or self._next == len(self._block):
+            start = int(space.start)
+            self._block = self.batch_space.np_random.integers(start, start + int(space.n),
+                                                              size=(self.BLOCK, self.num_envs), dtype=np.int64)
+            self._next = 0
+        self._next += 1
+        return self._block[self._next - 1]
 
     def update(self, observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
                call_back: Optional[Callable[[dict], None]] = None) -> None:

@@ -10,11 +10,15 @@ arrays, or ``None``).
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 __all__ = ["EpisodeTracker", "concat_dicts_of_arrays", "get_single_observation", "extract_actual_rewards"]
+
+# Sub-envs up to which returns are summed in a Python array of C floats rather than a numpy array.
+_SMALL = 8
 
 
 def get_single_observation(observation: Any, index: int) -> Any:
@@ -84,7 +88,10 @@ class EpisodeTracker:
         self.seed = seed
         self.record_transitions = record_transitions
         self.record_actions = record_actions
-        self.returns = np.zeros(num_envs, dtype=np.float32)
+        # Returns are summed in float32, as the seed trainer's numpy array did. Up to _SMALL sub-envs a Python
+        # array of C floats does it: adding a step's rewards one by one there costs less than one numpy call, and
+        # rounds each sum to float32 exactly as numpy's float32 += float64 does.
+        self.returns: Any = array("f", bytes(4 * num_envs)) if num_envs <= _SMALL else np.zeros(num_envs, np.float32)
         # Lengths as (vector steps recorded) - (each episode's start): one int add per step, not a numpy add.
         self._vector_steps = 0
         self._starts = np.zeros(num_envs, dtype=np.int64)
@@ -115,7 +122,12 @@ class EpisodeTracker:
                     actions.append(a)
             if self.record_transitions:
                 self._record_transitions(range(self.num_envs), observation, action, reward, terminated, truncated)
-            self.returns += rewards
+            returns = self.returns
+            if isinstance(returns, array):
+                for i, r in enumerate(np.asarray(rewards).tolist()):
+                    returns[i] += r
+            else:
+                returns += rewards
             self._vector_steps += 1
             return
         envs = counted.nonzero()[0]
@@ -124,7 +136,12 @@ class EpisodeTracker:
                 self.actions[i].append(action[i])
         if self.record_transitions:
             self._record_transitions(envs, observation, action, reward, terminated, truncated)
-        self.returns += np.where(counted, rewards, 0)
+        returns = self.returns
+        if isinstance(returns, array):
+            for i, r in zip(envs.tolist(), np.asarray(rewards)[envs].tolist()):
+                returns[i] += r
+        else:
+            returns += np.where(counted, rewards, 0)
         self._vector_steps += 1
         self._starts += ~counted
 

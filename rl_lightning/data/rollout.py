@@ -119,6 +119,7 @@ class RolloutDataset(IterableDataset):
         self.episodes_done = 0
         self._observation: Any = None
         self._reset_next = np.zeros(self.num_envs, dtype=bool)
+        self._no_reset = self._reset_next  # never written to: _reset_next is replaced, not changed in place
         self._any_reset_next = False
         #: Set (e.g. by a SIGINT handler) to stop at the end of the current vector step with KeyboardInterrupt.
         self.interrupt_requested = False
@@ -188,6 +189,8 @@ class RolloutDataset(IterableDataset):
             check_observation(self.env, self._observation, "env.reset()")
             self._check_first_step = True
         env, driver, tracker = self.env, self.driver, self.tracker
+        act, observe, on_vector_step, on_episode_end = (driver.act, driver.observe, driver.on_vector_step,
+                                                        driver.on_episode_end)
         skips_reset_steps = self._skips_reset_steps
         renders = self.render_mode is not None
         episodes: list = []
@@ -195,7 +198,7 @@ class RolloutDataset(IterableDataset):
         while vector_steps < self.segment_steps and not self.budget_reached:
             observation = self._observation
             self.stage = "agent.act"
-            action = driver.act(observation)
+            action = act(observation)
             if self._check_first_step:
                 check_actions(env, action)
             self.consistent = False
@@ -209,31 +212,34 @@ class RolloutDataset(IterableDataset):
                                  f"{np.flatnonzero(~np.isfinite(reward)).tolist()}); check_rewards=True refuses them.")
             if renders:
                 self._render_step()
-            # Python bools where numpy's per-call cost (microseconds on small arrays) would show per step.
+            # Python bools and lists where numpy's per-call cost (about a microsecond on small arrays) would show.
             counted = ~self._reset_next if self._any_reset_next else None
             tracker.record_step(observation, action, reward, terminated, truncated, info, counted)
             self.env_steps += self.num_envs
             self.stage = "agent.update"
-            entries = driver.observe(next_observation, reward, terminated, truncated, self.env_steps)
+            entries = observe(next_observation, reward, terminated, truncated, self.env_steps)
             if entries is not None:
                 tracker.add_logs(entries, counted)
             self.stage = "the step's bookkeeping"
-            driver.on_vector_step(self.env_steps)
+            on_vector_step(self.env_steps)
             self._observation = next_observation
             vector_steps += 1
-            dones = np.logical_or(terminated, truncated)
-            any_done = bool(dones.any())
+            ended = np.asarray(terminated).tolist()
+            cut = np.asarray(truncated).tolist()
+            any_done = True in ended or True in cut
             if any_done:
                 self.stage = "the episode-end bookkeeping"
-                for i in dones.nonzero()[0].tolist():
+                for i, (end, cut_i) in enumerate(zip(ended, cut)):
+                    if not (end or cut_i):
+                        continue
                     self.episodes_done += 1
                     if self.render_mode == "rgb_array_list":
                         tracker.frames[i] = env.envs[i].render()
                     episode = tracker.finish(i, self.episodes_done)
-                    driver.on_episode_end(episode, i)
+                    on_episode_end(episode, i)
                     episodes.append(episode)
             if skips_reset_steps:
-                self._reset_next = dones
+                self._reset_next = np.logical_or(terminated, truncated) if any_done else self._no_reset
                 self._any_reset_next = any_done
             self.consistent = True
             if self.interrupt_requested:

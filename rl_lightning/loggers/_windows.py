@@ -5,14 +5,15 @@ from __future__ import annotations
 # Folded window per (tag, key): [sum of values, sum of steps, count, last value, last step].
 _SUM_VALUE, _SUM_STEP, _COUNT, _LAST_VALUE, _LAST_STEP = range(5)
 
-HeldCall = tuple[str, tuple[str, ...], float, tuple[float, ...]]  # (tag, keys, step, values)
+HeldCall = tuple[str, tuple[str, ...], float, tuple]  # (tag, keys, step, values as the caller gave them)
 
 
 class _Windows:
     """Values since the last :meth:`drain`, per ``(tag, key)``.
 
-    A call only appends ``(tag, keys, step, values)`` to :attr:`held`; summing happens in :meth:`fold`, a run of
-    calls with the same tag and keys at a time, column by column with ``zip`` and ``sum``. That is much cheaper
+    A call only appends ``(tag, keys, step, values)`` to :attr:`held`, values as given (checked to be numbers);
+    converting to floats and summing happen in :meth:`fold`, a run of calls with the same tag and keys at a time,
+    column by column with ``zip``, ``map(float)`` and ``sum``. That is much cheaper
     inside a busy env loop than updating per-key sums on every call. The owner folds every few thousand calls
     to bound memory.
     """
@@ -34,8 +35,9 @@ class _Windows:
             while stop < end and held[stop][1] == keys and held[stop][0] == tag:
                 stop += 1
             run = held[start:stop]
-            step_sum, last_step = sum(call[2] for call in run), run[-1][2]
-            for key, column in zip(keys, zip(*(call[3] for call in run))):
+            step_sum, last_step = float(sum(call[2] for call in run)), float(run[-1][2])
+            for key, given in zip(keys, zip(*(call[3] for call in run))):
+                column = tuple(map(float, given))
                 window = folded.get((tag, key))
                 if window is None:
                     folded[(tag, key)] = [sum(column), step_sum, len(run), column[-1], last_step]

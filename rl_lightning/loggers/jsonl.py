@@ -26,64 +26,91 @@ HPARAMS_TAG = "hparams"
 class _JsonlWriter:
     """Owns the JSONL file: holds records, formats them in batches, hands whole lines to the OS in one write.
 
-    A call only converts its values and appends ``(tag, keys, step, values, sum of values)`` to :attr:`held`;
-    text is made in :meth:`flush`, where consecutive records with the same tag and keys are formatted with one
-    ``%`` on a repeated template. Batching keeps the per-call cost low inside a busy env loop. The file is
+    A call only appends ``(tag, keys, step, values)`` to :attr:`held`, values as given (a tuple, so later changes
+    to the caller's dict do not reach the record); :meth:`flush` converts them to floats and makes the text, where
+    consecutive records with the same tag and keys are formatted with one ``%`` on a repeated template. Batching
+    keeps the per-call cost low inside a busy env loop (about 1 µs a call; converting at once doubled it). The file is
     opened (append mode, parent directories created) on the first flush, so a writer that has not flushed yet
     holds no file handle and can be pickled.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        # (tag, keys, step, values, sum of values), or (line, None, 0, (), 0.0) for an already formatted line.
-        self.held: list[tuple[Any, tuple[str, ...] | None, int, tuple[float, ...], float]] = []
+        # (tag, keys, step, values as given), or (line, None, 0, ()) for an already formatted line.
+        self.held: list[tuple[Any, tuple[str, ...] | None, Any, tuple[Any, ...]]] = []
         self._file: Any = None
         self._templates: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def hold_line(self, line: str) -> None:
         """Keep one already formatted line (ending in a newline) for the next :meth:`flush`."""
-        self.held.append((line, None, 0, (), 0.0))
+        self.held.append((line, None, 0, ()))
 
-    def _text(self) -> str:
+    def _text(self) -> tuple[str, Exception | None]:
+        """The held records as JSON lines, and the error of the first record whose values are not numbers (that
+        record is left out, the others are kept).
+
+        Consecutive records with the same tag and keys are formatted together: their numbers in one tuple, one
+        ``%`` on the record's template repeated. Records holding NaN or inf take :meth:`_lines`, which writes
+        JSON's tokens for them.
+        """
+        held = self.held
         chunks: list[str] = []
-        run_tag, run_keys, run_lines, numbers = None, None, 0, []
-
-        def end_run() -> None:
-            if run_lines:
-                template = self._templates.get((run_tag, run_keys))
-                if template is None:
-                    template = self._templates[(run_tag, run_keys)] = _template(run_tag, run_keys)
-                chunks.append((template * run_lines) % tuple(numbers))
-
-        for tag, keys, step, values, total in self.held:
-            if keys is not None and total - total == 0.0:
-                if tag != run_tag or keys != run_keys:
-                    end_run()
-                    run_tag, run_keys, run_lines, numbers = tag, keys, 0, []
-                numbers.append(step)
-                numbers += values
-                run_lines += 1
-                continue
-            end_run()
-            run_tag, run_keys, run_lines, numbers = None, None, 0, []
-            if keys is None:
+        error: Exception | None = None
+        start, end = 0, len(held)
+        while start < end:
+            tag, keys = held[start][0], held[start][1]
+            if keys is None:  # an already formatted line
                 chunks.append(tag)
-            else:  # NaN or inf: JSON's tokens instead of repr's
-                chunks.append(_template(tag, keys, "%s") % (step, *map(_json_number, values)))
-        end_run()
-        return "".join(chunks)
+                start += 1
+                continue
+            stop = start + 1
+            while stop < end and held[stop][1] == keys and held[stop][0] == tag:
+                stop += 1
+            numbers: list = []
+            try:
+                for record in held[start:stop]:
+                    numbers.append(int(record[2]))
+                    numbers += map(float, record[3])
+                total = sum(numbers)
+            except (TypeError, ValueError, RuntimeError, OverflowError):
+                total = None
+            if total is not None and total - total == 0.0:
+                template = self._templates.get((tag, keys))
+                if template is None:
+                    template = self._templates[(tag, keys)] = _template(tag, keys)
+                chunks.append((template * (stop - start)) % tuple(numbers))
+            else:
+                error = self._lines(held[start:stop], chunks) or error
+            start = stop
+        return "".join(chunks), error
+
+    @staticmethod
+    def _lines(records: list, chunks: list[str]) -> Exception | None:
+        """Format ``records`` one by one (NaN and inf as JSON's tokens); return the error of the first whose
+        values are not numbers, leaving it out."""
+        error: Exception | None = None
+        for tag, keys, step, raw in records:
+            try:
+                values, _ = metric_numbers(dict(zip(keys, raw)), tag)  # raises, naming the tag and key
+                chunks.append(_template(tag, keys, "%s") % (int(step), *map(_json_number, values)))
+            except (TypeError, ValueError, OverflowError) as bad:
+                error = error or bad
+        return error
 
     def flush(self) -> None:
         """Hand every held line to the OS in one ``write``: from then on it survives the process being killed."""
         if not self.held:
             return
-        data = memoryview(self._text().encode("utf-8"))
+        text, error = self._text()
+        data = memoryview(text.encode("utf-8"))
         self.held.clear()
         if self._file is None:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - owned until close()
         while data:
             data = data[self._file.write(data) :]
+        if error is not None:
+            raise error
 
     def close(self) -> None:
         self.flush()
@@ -148,7 +175,6 @@ class JsonlCallback(FlatLogger):
         self._lightning_calls = 0
         self._writer = _JsonlWriter(path)
 
-    @rank_zero_only
     def __call__(self, data_dict: Mapping[str, Any], tag: str, counter: float, force: bool = False) -> None:
         """Write one record ``{"step": int(counter), "tag": tag, "metrics": data_dict as floats}``.
 
@@ -161,14 +187,17 @@ class JsonlCallback(FlatLogger):
         Raises:
             TypeError: a value is not a real number (the message names the tag and key).
         """
-        # Inlined from metric_numbers: this runs on every env step.
+        if getattr(rank_zero_only, "rank", 0):  # other ranks write nothing (inline: a decorator costs a call)
+            return
+        # This runs on every env step: check now (adding refuses text and None, which float() would take; float()
+        # refuses complex numbers and arrays of several numbers), convert each value at flush.
         try:
-            total = sum(data_dict.values(), 0.0)  # refuses text and None, which float() would take
-            values = tuple(map(float, data_dict.values()))
+            float(sum(data_dict.values(), 0.0))
         except (AttributeError, TypeError, ValueError, RuntimeError, OverflowError):
-            values, total = metric_numbers(data_dict, tag)  # raises, naming the tag and key
+            values, _ = metric_numbers(data_dict, tag)  # raises, naming the tag and key
+            data_dict = dict(zip(data_dict, values))
         held = self._writer.held
-        held.append((tag, tuple(data_dict), int(counter), values, total))
+        held.append((tag, tuple(data_dict), counter, tuple(data_dict.values())))
         if force:
             self._writer.flush()
             return
@@ -204,8 +233,8 @@ class JsonlCallback(FlatLogger):
         if step is None:
             step = self._lightning_calls
         self._lightning_calls += 1
-        values, total = metric_numbers(metrics, LIGHTNING_TAG)
-        self._writer.held.append((LIGHTNING_TAG, tuple(metrics), int(step), values, total))
+        values, _ = metric_numbers(metrics, LIGHTNING_TAG)
+        self._writer.held.append((LIGHTNING_TAG, tuple(metrics), step, values))
         self._writer.flush()
 
     @override

@@ -66,7 +66,6 @@ class TBCallBack(_TensorBoardLoggerBase):
         self.global_counter = 0
         self._windows = _Windows()
 
-    @rank_zero_only
     def __call__(self, data_dict: Mapping[str, Any], tag: str, counter: float, force: bool = False) -> None:
         """Log ``data_dict`` under ``tag`` at x-axis value ``counter`` (usually env steps).
 
@@ -79,17 +78,20 @@ class TBCallBack(_TensorBoardLoggerBase):
         Raises:
             TypeError: a value is not a real number (the message names the tag and key).
         """
-        # Inlined from metric_numbers: this runs on every env step.
+        if getattr(rank_zero_only, "rank", 0):  # other ranks write nothing (inline: a decorator costs a call)
+            return
+        # This runs on every env step: check now (adding refuses text and None, which float() would take; float()
+        # refuses complex numbers and arrays of several numbers), convert when the windows are folded.
         try:
-            sum(data_dict.values(), 0.0)  # refuses text and None, which float() would take
-            values = tuple(map(float, data_dict.values()))
+            float(sum(data_dict.values(), 0.0))
         except (AttributeError, TypeError, ValueError, RuntimeError, OverflowError):
             values, _ = metric_numbers(data_dict, tag)  # raises, naming the tag and key
+            data_dict = dict(zip(data_dict, values))
         if force:
-            self._writer.scalars((f"{tag}/{key}", value, counter) for key, value in zip(data_dict, values))
+            self._writer.scalars((f"{tag}/{key}", float(value), counter) for key, value in data_dict.items())
             return
         held = self._windows.held
-        held.append((tag, tuple(data_dict), float(counter), values))
+        held.append((tag, tuple(data_dict), counter, tuple(data_dict.values())))
         self.global_counter += 1
         if self.flush_every and self.global_counter % self.flush_every == 0:
             self._write()

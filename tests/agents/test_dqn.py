@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from agent_helpers import evaluate, make_cartpole, train
+from agent_helpers import evaluate, make_cartpole, reset_env, train
 
 from rl_lightning.agents import DQN
 from rl_lightning.agents.dqn import epsilon, q_loss, td_target
@@ -62,6 +62,28 @@ def test_reset_steps_never_enter_the_replay_buffer(truncate):
     torch.testing.assert_close(buffer.next_observations[:n, 0], buffer.observations[:n, 0] + 1)
     # Only termination is stored as terminal: a truncated episode's last transition bootstraps.
     assert buffer.terminated[:n].sum().item() == (0 if truncate else endings)
+
+
+def test_learning_phases_and_target_syncs_follow_stable_baselines3s_step_counts():
+    # Two sub-envs: learn every 4 vector steps once more than 16 env steps were taken (vector steps 12, 16, 20, 24),
+    # and copy the online network into the target every 10 // 2 = 5 vector steps, between learning phases only.
+    env = gym.vector.SyncVectorEnv([lambda: CountingEnv(3, 6) for _ in range(2)])
+    agent = DQN.for_env(env, learning_starts=16, train_freq=4, gradient_steps=3, target_update_interval=10,
+                        batch_size=4, exploration_fraction=0.0)
+    agent.reset(0)
+    agent.set_num_env(2)
+    obs = reset_env(env, 0)
+    for vector_step in range(1, 25):
+        target_before = [p.clone() for p in agent.q_target.parameters()]
+        next_obs, reward, terminated, truncated, _ = env.step(agent.act(obs))
+        agent.update(next_obs, reward, terminated, truncated)
+        obs = next_obs
+        phases = len([s for s in range(4, vector_step + 1, 4) if 2 * s > 16])
+        assert agent.n_updates == 3 * phases
+        target_moved = any(not torch.equal(a, b) for a, b in zip(target_before, agent.q_target.parameters()))
+        assert target_moved == (vector_step in (15, 20))  # at 5 and 10 nothing was learned yet: a copy changes nothing
+        if vector_step == 15:  # no learning phase on this step: the target is now the online network
+            assert all(torch.equal(a, b) for a, b in zip(agent.q_net.parameters(), agent.q_target.parameters()))
 
 
 def test_dqn_learns_cartpole_quickly_with_frequent_updates():

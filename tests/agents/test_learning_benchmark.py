@@ -33,3 +33,21 @@ def test_a_tiny_run_prints_and_writes_every_figure(tmp_path, capsys):
     assert all(r["solved_at"] is None and 5 < r["last100"] < 60 for r in results)
     with pytest.raises(SystemExit):
         learning.main(["--config", "x.yaml", "--seeds", "0"])
+
+
+def test_the_best_agent_column_leaves_the_final_agent_as_a_run_without_it_trains(tmp_path, capsys):
+    config = tmp_path / "ppo.yaml"
+    config.write_text("env_id: CartPole-v1\nnum_envs: 2\nvectorization_mode: vector_entry_point\nagent: PPO\n"
+                      "hyperparameters: {n_steps: 16, batch_size: 32, n_epochs: 2}\ntotal_steps: 512\n")
+    common = ["--config", str(config), "--seeds", "1", "--eval-episodes", "2"]
+    plain = learning.main(common + ["--periodic-eval-every", "0"])[0]
+    assert plain["best_greedy"] is None and "best agent" not in capsys.readouterr().out
+
+    with_best = learning.main(common + ["--periodic-eval-every", "128", "--periodic-eval-episodes", "3"])[0]
+    printed = capsys.readouterr().out
+    # Periodic greedy evaluations draw nothing from PPO's generator: the final agent trains exactly the same.
+    assert {k: with_best[k] for k in ("episodes", "last100", "greedy", "solved_at")} == \
+        {k: plain[k] for k in ("episodes", "last100", "greedy", "solved_at")}
+    # Evaluations at 128, 256, 384 and 512 env steps (a rollout is 32); the best one's copy is rated on its own.
+    assert with_best["best_at"] in (128, 256, 384, 512) and with_best["best_greedy"] > 0
+    assert "best agent: greedy" in printed and "best agent (periodic evaluation)" in printed

@@ -176,3 +176,15 @@ def test_flush_every_zero_holds_lines_until_close(tmp_path):
     log.close()
 
     assert [r["step"] for r in read_jsonl(path)] == list(range(500))
+
+
+def test_a_record_keeps_the_values_of_its_call_when_the_caller_reuses_its_dict(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    log = JsonlCallback(path, flush_every=100)
+    metrics = {"loss": 1.0}
+    for loss in (1.0, 2.0, 3.0):
+        metrics["loss"] = loss  # one dict, updated in place between calls, as some agents do
+        log(metrics, "agents/run_0", int(loss))
+    log.close()
+
+    assert [record["metrics"]["loss"] for record in read_jsonl(path)] == [1.0, 2.0, 3.0]

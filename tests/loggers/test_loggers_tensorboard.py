@@ -219,3 +219,14 @@ def test_a_write_after_close_opens_a_new_event_file(tmp_path):
 
     assert len(event_files(tmp_path)) == 2
     assert read_scalars(tmp_path) == {"ep_return/run_0/ep_return": [(1, 1.0), (2, 2.0)]}
+
+
+def test_a_window_keeps_the_values_of_each_call_when_the_caller_reuses_its_dict(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=3, flush_mode="avg")
+    metrics = {"loss": 0.0}
+    for step, loss in [(10, 1.0), (20, 2.0), (30, 6.0)]:
+        metrics["loss"] = loss  # one dict, updated in place between calls
+        tb(metrics, "agents/run_0", step)
+    tb.close()
+
+    assert read_scalars(tmp_path) == {"agents/run_0/loss": [(20, 3.0)]}
