@@ -6,6 +6,11 @@ Equal work per rank: each rank steps ``--steps-per-rank`` env steps, so 2 ranks 
 Each configuration runs in its own ``python`` process (Lightning's DDP launcher starts the second rank by
 re-running this script with ``--child``); the fit's wall time is measured on rank 0 from the first to the
 last training step. Target on 2 CPU processes: >= 1.6x the env-steps/s of one process.
+
+It also prints what the collective costs on this machine, without rl_lightning or Lightning: the time of one gloo
+``all_reduce`` of a PPO-sized gradient (two processes), and a plain ``torch`` MLP training step with and without
+``DistributedDataParallel``. Every PPO gradient step pays one such all-reduce (20 per 256-step rollout with the
+zoo settings), which bounds the speed-up whatever the library does.
 """
 
 from __future__ import annotations
@@ -55,6 +60,55 @@ def child(devices: int, steps_per_rank: int, accelerator: str, out_dir: str) -> 
                        "updates": trainer.global_step}, f)
 
 
+def _collective_costs(rank: int, port: int, steps: int, out_dir: str) -> None:
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 3))
+    gradient = torch.ones(sum(p.numel() for p in model.parameters()))
+    for _ in range(20):
+        dist.all_reduce(gradient)
+    start = time.perf_counter()
+    for _ in range(steps):
+        dist.all_reduce(gradient)
+    result = {"all_reduce_ms": (time.perf_counter() - start) / steps * 1e3, "floats": gradient.numel()}
+    batch = torch.randn(256, 4)
+    for name, net in (("plain_step_ms", model), ("ddp_step_ms", nn.parallel.DistributedDataParallel(model))):
+        optimizer = torch.optim.Adam(net.parameters(), 1e-3)
+        for i in range(steps + 20):
+            if i == 20:
+                start = time.perf_counter()
+            loss = net(batch).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        result[name] = (time.perf_counter() - start) / steps * 1e3
+    if rank == 0:
+        with open(os.path.join(out_dir, RESULT), "w") as f:
+            json.dump(result, f)
+    dist.destroy_process_group()
+
+
+def collective_costs(steps: int = 300) -> dict:
+    """gloo all-reduce time and a plain torch MLP step with and without DDP, two processes on this machine."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as out_dir:
+        mp.spawn(_collective_costs, args=(port, steps, out_dir), nprocs=2)
+        with open(os.path.join(out_dir, RESULT)) as f:
+            return json.load(f)
+
+
 def measure(devices: int, steps_per_rank: int, accelerator: str) -> dict:
     with tempfile.TemporaryDirectory() as out_dir:
         subprocess.run([sys.executable, __file__, "--child", str(devices), "--steps-per-rank", str(steps_per_rank),
@@ -81,6 +135,11 @@ def main() -> None:
               f"{row['seconds']:8.1f}")
     speedup = (rows[2]["env_steps"] / rows[2]["seconds"]) / (rows[1]["env_steps"] / rows[1]["seconds"])
     print(f"2 devices / 1 device env-steps/s: {speedup:.2f}x (target >= 1.6x)")
+    if args.accelerator == "cpu":
+        costs = collective_costs()
+        print(f"\nThe collective on this machine (2 processes, gloo, no Lightning): all_reduce of {costs['floats']:,} "
+              f"floats {costs['all_reduce_ms']:.2f} ms; a 64x64 MLP training step {costs['plain_step_ms']:.2f} ms "
+              f"without DDP, {costs['ddp_step_ms']:.2f} ms with DDP")
 
 
 if __name__ == "__main__":
