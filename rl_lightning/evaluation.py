@@ -192,13 +192,16 @@ def load_agent(exp_dir: str | os.PathLike, agent_class: Union[str, type], *, run
     return AGENT_FORMATS[agent_format](os.fspath(exp_dir), resolve_agent_class(agent_class), run, which)
 
 
-def env_factory(env_id: str, num_envs: int = 1, render_mode: Optional[str] = None, **env_kwargs: Any) -> Callable:
-    """A factory of ``gymnasium.make_vec(env_id, num_envs, vectorization_mode="sync", render_mode=...)``."""
+def env_factory(env_id: str, num_envs: int = 1, render_mode: Optional[str] = None, wrappers: Sequence[type] = (),
+                **env_kwargs: Any) -> Callable:
+    """A factory of ``gymnasium.make_vec(env_id, num_envs, vectorization_mode="sync", render_mode=..., wrappers=...,
+    **env_kwargs)``: ``wrappers`` are wrapper classes applied to each sub-env in order."""
     import gymnasium as gym
 
     check_int("num_envs", num_envs, minimum=1)
+    wrappers = list(wrappers)
     return lambda: gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", render_mode=render_mode,
-                                **env_kwargs)
+                                wrappers=wrappers or None, **env_kwargs)
 
 
 @dataclass
@@ -372,11 +375,17 @@ def _validate_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def validate_main(argv: Optional[list] = None) -> int:
+def validate_main(argv: Optional[list] = None, env_kwargs: Optional[dict] = None,
+                  wrappers: Sequence[type] = ()) -> int:
     """``rl-lightning validate --exp-dir D --agent-class pkg.mod.Class --env-id CartPole-v1 [...]``.
 
     Prints the evaluated agent, the returns and lengths (mean ± std) and the files written; returns 0.
     Bad arguments, a missing agent file or an unknown env exit with status 2 and the reason.
+
+    Args:
+        argv: the command-line arguments.
+        env_kwargs: keyword arguments of ``gymnasium.make_vec`` for the evaluation env (the training run's).
+        wrappers: wrapper classes applied to each sub-env in order (the training run's).
     """
     import gymnasium as gym
 
@@ -385,7 +394,7 @@ def validate_main(argv: Optional[list] = None) -> int:
     out = args.out or os.path.join(args.exp_dir, "eval", f"run{args.run}_{args.which}")
     try:
         render_mode = _video_render_mode(args.env_id) if args.video else None
-        make_env = env_factory(args.env_id, args.num_envs, render_mode)
+        make_env = env_factory(args.env_id, args.num_envs, render_mode, wrappers, **(env_kwargs or {}))
         result = evaluate(args.exp_dir, args.agent_class, make_env, run=args.run, which=args.which,
                           num_episodes=args.episodes, seed=args.seed, out_dir=out,
                           video_dir=os.path.join(out, "videos") if args.video else None,

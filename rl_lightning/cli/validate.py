@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Optional
 
-from rl_lightning.cli.checks import CLIError, read_yaml
+from rl_lightning.cli.checks import import_class, read_yaml
 from rl_lightning.cli.run_config import RunConfig
 
 __all__ = ["validate_main", "saved_run_config"]
@@ -56,28 +56,26 @@ def _hyphenated(argv: list[str]) -> list[str]:
     return out
 
 
-def _inferred(argv: list[str]) -> list[str]:
-    """The ``--agent-class`` and ``--env-id`` arguments that ``argv`` leaves out, read from its ``--exp-dir``."""
+def _inferred(argv: list[str]) -> tuple[list[str], Optional[RunConfig]]:
+    """The ``--agent-class`` and ``--env-id`` arguments that ``argv`` leaves out, read from its ``--exp-dir``, and
+    the run configuration saved there (whose ``env_kwargs`` and ``wrappers`` rebuild the training env)."""
     known = argparse.ArgumentParser(add_help=False)
     for option in ("--exp-dir", "--agent-class", "--env-id"):
         known.add_argument(option)
     given, _ = known.parse_known_args(argv)
-    if given.exp_dir is None or (given.agent_class and given.env_id):
-        return []
+    if given.exp_dir is None:
+        return [], None
     run = saved_run_config(given.exp_dir)
     if run is None:
-        return []  # validate_main names the missing options
-    if run.env_kwargs or run.wrappers:
-        raise CLIError(f"{given.exp_dir} was trained with env_kwargs={run.env_kwargs} and wrappers="
-                       f"{list(run.wrappers)}, which `rl-lightning validate` does not rebuild (it makes the env from "
-                       "--env-id alone); evaluate in Python with rl_lightning.evaluation.evaluate(exp_dir, "
-                       "agent_class, make_env).")
+        return [], None  # validate_main names the missing options
     extra = []
     if not given.agent_class:
         extra += ["--agent-class", run.agent_class_path]
     if not given.env_id:
         extra += ["--env-id", run.env_id]
-    return extra
+    elif given.env_id != run.env_id:
+        return extra, None  # another env than the training one: nothing of the training env applies
+    return extra, run
 
 
 def validate_main(argv: Optional[list[str]] = None) -> int:
@@ -88,6 +86,10 @@ def validate_main(argv: Optional[list[str]] = None) -> int:
     if "-h" in argv or "--help" in argv:
         print(_INFERRED_HELP)
     try:
-        return evaluation_validate_main([*argv, *_inferred(argv)])
+        extra, run = _inferred(argv)
+        if run is None:
+            return evaluation_validate_main([*argv, *extra])
+        wrappers = [import_class(path, "wrappers") for path in run.wrappers]
+        return evaluation_validate_main([*argv, *extra], env_kwargs=run.env_kwargs, wrappers=wrappers)
     except SystemExit as stop:  # argparse's --help and errors (already printed)
         return stop.code if isinstance(stop.code, int) else int(stop.code is not None)

@@ -162,3 +162,16 @@ def test_help_lists_every_subcommand_and_a_typo_names_the_nearest(capsys):
     assert all(f"\n  {name} " in usage for name in ("fit", "multirun", "validate", "plot", "sweep"))
     assert main(["fitt"]) == 2 and "(nearest: 'fit')" in capsys.readouterr().err
     assert main(["validate", "--help"]) == 0 and "--agent-class" in capsys.readouterr().out
+
+
+def test_validate_rebuilds_the_training_env_with_its_env_kwargs_and_wrappers(tmp_path, monkeypatch):
+    config = tmp_path / "short_cartpole.yaml"
+    config.write_text("env_id: CartPole-v1\nagent: RandomAgent\ntotal_steps: 200\n"
+                      "env_kwargs: {max_episode_steps: 5}\nwrappers: [gymnasium.wrappers.RecordEpisodeStatistics]\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["multirun", "--config", str(config), "--no_progress"]) == 0
+
+    # Evaluated on CartPole-v1 as trained: episodes cut at 5 steps, not CartPole's 500.
+    assert main(["validate", "--exp_dir", "runs/short_cartpole", "--episodes", "4", "--which", "last"]) == 0
+    summary = json.loads((tmp_path / "runs" / "short_cartpole" / "eval" / "run1_last" / "summary.json").read_text())
+    assert summary["num_episodes"] == 4 and summary["ep_length_mean"] <= 5
