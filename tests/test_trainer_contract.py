@@ -184,6 +184,22 @@ def test_metrics_stream_is_chunked_and_survives_a_torn_chunk(tmp_path):
     assert _same(torn, whole[: len(whole) - len(chunks[-1])])
 
 
+
+def test_numpy_values_in_episodes_load_back_as_the_same_numpy_types_and_values(tmp_path):
+    from rl_lightning.metrics_stream import MetricsStreamWriter, read_metrics_stream
+
+    values = [np.int64(-3), np.int32(7), np.uint8(255), np.bool_(True), np.float32(0.1), np.float16(1.5),
+              np.float64(np.pi), np.complex64(1 - 2j), np.float32("nan"), np.longdouble(1) / 3]
+    episode = {"ep_return": 21.0, "actions": values, "agent_logs": {"q": np.arange(3, dtype=np.float32)}}
+    writer = MetricsStreamWriter(str(tmp_path / "metrics_run1.pkl"))
+    writer.append([episode])
+
+    (loaded,) = read_metrics_stream(writer.path)
+    assert [type(v) for v in loaded["actions"]] == [type(v) for v in values]
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(loaded["actions"], values))  # bit for bit, NaN included
+    assert loaded["agent_logs"]["q"].dtype == np.float32 and loaded["agent_logs"]["q"].tolist() == [0.0, 1.0, 2.0]
+
+
 def test_lean_mode_returns_none_and_writes_no_aggregate(tmp_path):
     trainer = _trainer(tmp_path)
     assert trainer.multi_run(1, total_steps=20, seed_offset=0, keep_metrics_in_memory=False) is None
