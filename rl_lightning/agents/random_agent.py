@@ -70,7 +70,11 @@ class RandomAgent:
         """Nothing to learn."""
 
     def save(self, file_path: Optional[str] = None) -> dict:
-        checkpoint = {"action_space": self.action_space, "num_envs": self.num_envs}
+        """The space, the sub-env count and where the action stream is (generator state, unused drawn actions),
+        so a loaded agent, and a run resumed with it, acts exactly as this one would have."""
+        checkpoint = {"action_space": self.action_space, "num_envs": self.num_envs,
+                      "generator": self.batch_space.np_random.bit_generator.state,
+                      "block": None if self._block is None else self._block.copy(), "next": self._next}
         if file_path is not None:
             torch.save(checkpoint, f"{file_path}_agent.t")
         return checkpoint
@@ -79,4 +83,8 @@ class RandomAgent:
     def load(cls, file_path: str, checkpoint: Optional[dict] = None) -> "RandomAgent":
         if checkpoint is None:
             checkpoint = torch.load(file_path, weights_only=False)
-        return cls(checkpoint["action_space"], checkpoint["num_envs"])
+        agent = cls(checkpoint["action_space"], checkpoint["num_envs"])
+        if checkpoint.get("generator") is not None:  # files of earlier versions hold no stream position
+            agent.batch_space.np_random.bit_generator.state = checkpoint["generator"]
+            agent._block, agent._next = checkpoint["block"], checkpoint["next"]
+        return agent

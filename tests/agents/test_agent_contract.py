@@ -110,6 +110,18 @@ def test_random_agent_runs_through_the_trainer_and_reloads(tmp_path):
     assert loaded.action_space == trainer.agent.action_space and loaded.num_envs == 2
 
 
+def test_a_loaded_random_agent_continues_the_same_action_stream(tmp_path):
+    import gymnasium as gym
+
+    agent = RandomAgent(gym.spaces.Discrete(3), num_envs=4)
+    agent.reset(7)
+    for _ in range(100):
+        agent.act(None)
+    loaded = RandomAgent.load(None, checkpoint=agent.save())  # what a resumed run restores
+    # 300 more vector steps cross the boundary of the 256-step block drawn at once.
+    assert all(np.array_equal(agent.act(None), loaded.act(None)) for _ in range(300))
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("params_class, name, value, valid", [
     (PPOParams, "gamma", 1.5, r"\[0, 1\]"),
