@@ -21,7 +21,7 @@ class, the wrapper classes, and the hyperparameters' names (with the nearest val
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from rl_lightning.agents.config import AgentConfig, resolve_agent_class
@@ -31,24 +31,17 @@ __all__ = ["RunConfig", "RUN_KEYS", "REQUIRED_KEYS"]
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """One run's settings (see the module docstring for each key and its unit).
+class RunConfig(AgentConfig):
+    """One run's settings: an :class:`~rl_lightning.agents.AgentConfig` (env, agent, hyperparameters, budget) plus
+    the sub-envs' ``wrappers`` and the run's ``seed`` (see the module docstring for each key and its unit).
 
     Raises:
         CLIError: an unknown env id, agent class, wrapper class or hyperparameter name; a value of the wrong
             type or out of range.
     """
 
-    env_id: str
-    agent: str
-    total_steps: int
-    num_envs: int = 1
-    vectorization_mode: str = "sync"
-    env_kwargs: dict = field(default_factory=dict)
     wrappers: tuple = ()
-    hyperparameters: dict = field(default_factory=dict)
     seed: int = 0
-    solve_threshold: Optional[float] = None
 
     def __post_init__(self) -> None:
         for name, kind in (("env_id", str), ("agent", str), ("env_kwargs", dict), ("hyperparameters", dict)):
@@ -78,7 +71,7 @@ class RunConfig:
         for path in self.wrappers:
             import_class(path, "wrappers")
         try:
-            self.agent_config  # noqa: B018 - builds and so checks the types, ranges and hyperparameter values
+            super().__post_init__()  # the types, ranges and hyperparameter values, as a config file's
         except (TypeError, ValueError) as error:
             raise CLIError(str(error)) from None
 
@@ -103,41 +96,36 @@ class RunConfig:
 
     @property
     def agent_config(self) -> AgentConfig:
-        """The env and agent part, as :mod:`rl_lightning.agents.config` checks and builds it."""
-        return AgentConfig(env_id=self.env_id, agent=self.agent, total_steps=self.total_steps,
-                           num_envs=self.num_envs, vectorization_mode=self.vectorization_mode,
-                           env_kwargs=dict(self.env_kwargs), hyperparameters=dict(self.hyperparameters),
-                           solve_threshold=self.solve_threshold)
+        """The env and agent part alone, as :mod:`rl_lightning.agents.config` reads it from a file."""
+        return AgentConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(AgentConfig)})
 
-    def make_env(self) -> Any:
-        """A fresh vector env of ``num_envs`` sub-envs, each wrapped by ``wrappers`` in order."""
+    def make_env(self, num_envs: Optional[int] = None) -> Any:
+        """A fresh vector env of ``num_envs`` sub-envs (default: the config's), each wrapped by ``wrappers`` in
+        order."""
         import gymnasium as gym
 
         if not self.wrappers:
-            return self.agent_config.make_env()
+            return super().make_env(num_envs)
         wrappers = [import_class(path, "wrappers") for path in self.wrappers]
-        return gym.make_vec(self.env_id, num_envs=self.num_envs, vectorization_mode=self.vectorization_mode,
-                            wrappers=wrappers, **self.env_kwargs)
-
-    def make_agent(self, env: Any) -> Any:
-        """A fresh agent for the vector ``env``: ``agent_class.for_env(env, **hyperparameters)``."""
-        return self.agent_config.make_agent(env)
+        return gym.make_vec(self.env_id, num_envs=num_envs or self.num_envs,
+                            vectorization_mode=self.vectorization_mode, wrappers=wrappers, **self.env_kwargs)
 
     @property
     def agent_class_path(self) -> str:
         """The agent's class as ``"package.module.Class"`` (what ``rl-lightning validate`` loads it with)."""
-        cls = resolve_agent_class(self.agent)
+        cls = self.agent_class
         return f"{cls.__module__}.{cls.__qualname__}"
 
     def to_dict(self) -> dict:
-        """The settings as a YAML-ready mapping (``wrappers`` as a list)."""
-        values = dataclasses.asdict(self)
+        """The settings as a YAML-ready mapping (``wrappers`` as a list; without ``path``)."""
+        values = super().to_dict()
         values["wrappers"] = list(self.wrappers)
         return values
 
 
-#: Every key of a run configuration, in the order listed in messages.
-RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig))
+#: Every key of a run configuration, in the order listed in messages (``path`` is where a file was read from,
+#: not a key).
+RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "path")
 #: Keys without a default.
 REQUIRED_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig)
                       if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
