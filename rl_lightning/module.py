@@ -15,7 +15,6 @@ The module stops the fit itself when the budget is spent (``trainer.should_stop`
 from __future__ import annotations
 
 import os
-import time
 from time import perf_counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Union

@@ -190,11 +190,11 @@ def restore_run(module: "AgentModule", checkpoint: dict) -> None:
                 f.truncate(length)  # episodes written after the checkpoint are replayed, not duplicated
         elif length and not os.path.exists(stream.path):
             raise FileNotFoundError(f"the checkpoint continues {stream.path}, which is missing")
-    if saved["finished"] and stream is not None:
-        # Lightning may skip the loop of a finished run, and with it on_train_end: write the episodes the run's end
-        # wrote (or was writing when it stopped) again now, after the checkpoint's length.
-        stream.append(state.pending)
-        state.pending = []
+        if saved["finished"]:
+            # Lightning may skip the loop of a finished run, and with it on_train_end: write the episodes the
+            # run's end wrote (or was writing when it stopped) again now, after the checkpoint's length.
+            stream.append(state.pending)
+            state.pending = []
     if module.episodes is not None:
         if saved["episodes"] is not None:
             module.episodes[:] = saved["episodes"]
