@@ -16,9 +16,9 @@ class BasicCallBack(_TensorBoardLoggerBase):
     """TensorBoard scalars with no averaging: each call writes every key as ``f"{tag}/{key}"`` at ``counter``.
 
     Exact, but each call costs one TensorBoard event; prefer :class:`TBCallBack` for per-step logging. As in
-    :class:`TBCallBack`, events reach the ``SummaryWriter`` in batches (by the first write a second or more after
-    the oldest waiting one, and at :meth:`save`/:meth:`close`) with their own step and wall time. The ``SummaryWriter`` and its event file are
-    created on the first hand-over.
+    :class:`TBCallBack`, events reach the event file in batches (by the first write a second or more after the
+    oldest waiting one, and at :meth:`save`/:meth:`close`) with their own step and wall time; the event file is
+    created on the first write.
 
     Args:
         log_dir: directory for the event files; created on the first write, checked for writability now.

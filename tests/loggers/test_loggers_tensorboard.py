@@ -2,6 +2,7 @@
 
 import math
 import pickle
+import threading
 import time
 
 import cloudpickle
@@ -102,21 +103,33 @@ def test_force_writes_at_counter_and_leaves_the_window_and_call_count_alone(tmp_
     }
 
 
-def test_points_reach_the_summary_writer_in_batches_at_most_about_a_second_apart(tmp_path):
+def test_points_reach_the_event_file_in_batches_at_most_about_a_second_apart(tmp_path):
     tb = TBCallBack(tmp_path, flush_every=1)
     tb({"loss": 1.0}, "agents/run_0", 1)
     tb({"ep_return": 9.0}, "ep_return/run_0", 1, force=True)
-    tb.experiment.flush()  # pushes what the SummaryWriter was handed: nothing yet
-    assert read_scalars(tmp_path) == {}
+    assert read_scalars(tmp_path) == {}  # both wait for their batch
 
     time.sleep(1.05)
-    tb({"loss": 2.0}, "agents/run_0", 2)  # the oldest point waited over a second: all three are handed over
-    tb.experiment.flush()
+    tb({"loss": 2.0}, "agents/run_0", 2)  # the oldest point waited over a second: all three are written
     assert read_scalars(tmp_path) == {
         "agents/run_0/loss": [(1, 1.0), (2, 2.0)],
         "ep_return/run_0/ep_return": [(1, 9.0)],
     }
     tb.close()
+
+
+def test_writing_needs_no_background_thread_and_experiment_opens_its_own_file(tmp_path):
+    threads_before = threading.active_count()
+    tb = TBCallBack(tmp_path, flush_every=1)
+    tb({"ep_return": 9.0}, "ep_return/run_0", 1, force=True)
+    tb.save()
+    assert threading.active_count() == threads_before
+    assert len(event_files(tmp_path)) == 1
+
+    tb.experiment.add_text("note", "written by the SummaryWriter", global_step=3)
+    tb.close()
+    assert len(event_files(tmp_path)) == 2
+    assert read_scalars(tmp_path) == {"ep_return/run_0/ep_return": [(1, 9.0)]}
 
 
 def test_save_pushes_written_points_to_the_file_but_leaves_the_windows_open(tmp_path):
