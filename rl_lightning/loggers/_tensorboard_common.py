@@ -13,7 +13,7 @@ import socket
 import time
 from argparse import Namespace
 from collections.abc import Iterable
-from typing import Any, BinaryIO
+from typing import Any
 
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -39,9 +39,8 @@ class _TensorBoardWriter:
     """Writes TensorBoard events to one event file in ``log_dir``, opened on the first write (and again after
     ``close``).
 
-    TensorBoard's ``SummaryWriter`` hands every event to a background thread; on this machine that costs about
-    60 µs per event, mostly the two threads taking Python's GIL from each other, three times what writing the
-    event costs. So events are kept here, each with its step and wall time, and written together, in this
+    TensorBoard's ``SummaryWriter`` hands every event to a background thread, and the two threads then take
+    Python's GIL from each other: about three times what writing the event costs (``benchmarks/README.md``). So events are kept here, each with its step and wall time, and written together, in this
     thread, through tensorboard's own ``RecordWriter`` (its record framing and checksums): by the first write at
     least ``_DELIVERY_INTERVAL_S`` after the oldest one (or once ``_MAX_PENDING_EVENTS`` wait), and at
     :meth:`flush`/:meth:`close`. Each batch reaches the OS in one write. The file is named as tensorboard names
@@ -50,7 +49,6 @@ class _TensorBoardWriter:
 
     def __init__(self, log_dir: str) -> None:
         self.log_dir = log_dir
-        self._file: BinaryIO | None = None
         self._records: RecordWriter | None = None
         self._summary_writer: SummaryWriter | None = None
         self._pending: list[tuple[int, float, list[tuple[str, float]]]] = []  # (step, wall time, [(tag, value)])
@@ -67,8 +65,7 @@ class _TensorBoardWriter:
         os.makedirs(self.log_dir, exist_ok=True)
         name = "events.out.tfevents.%010d.%s.%s.%s" % (time.time(), socket.gethostname(), os.getpid(),
                                                       next(_file_numbers))
-        self._file = open(os.path.join(self.log_dir, name), "ab")  # noqa: SIM115 - owned until close()
-        self._records = RecordWriter(self._file)
+        self._records = RecordWriter(open(os.path.join(self.log_dir, name), "ab"))  # noqa: SIM115 - closed by close()
         self._records.write(Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
         return self._records
 
@@ -125,7 +122,7 @@ class _TensorBoardWriter:
         self._deliver()
         if self._records is not None:
             self._records.close()
-            self._records = self._file = None
+            self._records = None
         if self._summary_writer is not None:
             self._summary_writer.close()
             self._summary_writer = None
@@ -133,7 +130,7 @@ class _TensorBoardWriter:
     def __getstate__(self) -> dict[str, Any]:
         # An open file (and a SummaryWriter's thread) cannot be copied; a copy opens its own on its first write.
         state = self.__dict__.copy()
-        state["_file"] = state["_records"] = state["_summary_writer"] = None
+        state["_records"] = state["_summary_writer"] = None
         return state
 
 
