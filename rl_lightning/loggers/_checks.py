@@ -104,6 +104,12 @@ def metric_numbers(metrics: Mapping[str, Any], tag: str) -> tuple[tuple[float, .
         return values, sum(values)
 
 
+def counter_error(counter: Any, tag: str, allowed: str) -> TypeError:
+    """The error for a ``counter`` (a record's step) that cannot be converted; ``allowed`` says what can."""
+    return TypeError(f"`counter` for tag {tag!r} must be {allowed} (the record's step), given {counter!r} of type "
+                     f"{type(counter).__name__}.")
+
+
 def to_float(value: Any, tag: str | None, key: str) -> float:
     """Convert one metric value to ``float``; NaN and inf pass through, text and containers are refused."""
     if not isinstance(value, (str, bytes, bytearray)):

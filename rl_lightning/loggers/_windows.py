@@ -5,13 +5,13 @@ from __future__ import annotations
 # Folded window per (tag, key): [sum of values, sum of steps, count, last value, last step].
 _SUM_VALUE, _SUM_STEP, _COUNT, _LAST_VALUE, _LAST_STEP = range(5)
 
-HeldCall = tuple[str, tuple[str, ...], float, tuple]  # (tag, keys, step, values as the caller gave them)
+HeldCall = tuple[str, tuple[str, ...], float, tuple]  # (tag, keys, step, plain numbers as given or floats)
 
 
 class _Windows:
     """Values since the last :meth:`drain`, per ``(tag, key)``.
 
-    A call only appends ``(tag, keys, step, values)`` to :attr:`held`, values as given (checked to be numbers);
+    A call only appends ``(tag, keys, step, values)`` to :attr:`held`, plain numbers as given (others converted);
     converting to floats and summing happen in :meth:`fold`, a run of calls with the same tag and keys at a time,
     column by column with ``zip``, ``map(float)`` and ``sum``. That is much cheaper
     inside a busy env loop than updating per-key sums on every call. The owner folds every few thousand calls

@@ -12,7 +12,13 @@ import orjson
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from typing_extensions import override
 
-from rl_lightning.loggers._checks import check_flush_every, check_path, check_writable_file, metric_numbers
+from rl_lightning.loggers._checks import (
+    check_flush_every,
+    check_path,
+    check_writable_file,
+    counter_error,
+    metric_numbers,
+)
 from rl_lightning.loggers._flat import FlatLogger
 from rl_lightning.loggers._params import flatten_params, is_number
 
@@ -27,12 +33,13 @@ HPARAMS_TAG = "hparams"
 class _JsonlWriter:
     """Owns the JSONL file: holds records, formats them in batches, hands whole lines to the OS in one write.
 
-    A call only appends ``(tag, keys, step, values)`` to :attr:`held`, values as given (a tuple, so later changes
-    to the caller's dict do not reach the record); :meth:`flush` converts them to floats and makes the text:
-    consecutive records with the same tag and keys are filled into one repeated template in one ``%``, with the
-    numbers' text from :func:`_number_tokens`. Batching keeps the per-call cost low inside a busy env loop (about
-    1 µs a call; converting at once doubled it). The file is opened (append mode, parent directories created) on
-    the first flush, so a writer that has not flushed yet holds no file handle and can be pickled.
+    A call only appends ``(tag, keys, step, values)`` to :attr:`held`: plain numbers as given, other values
+    converted (a tuple, so later changes to the caller's dict, or to a tensor in it, do not reach the record).
+    :meth:`flush` converts them to floats and makes the text: consecutive records with the same tag and keys are
+    filled into one repeated template in one ``%``, with the numbers' text from :func:`_number_tokens`. Batching
+    keeps the per-call cost low inside a busy env loop (about 1 µs a call; converting every value at once doubled
+    it). The file is opened (append mode, parent directories created) on the first flush, so a writer that has not
+    flushed yet holds no file handle and can be pickled.
     """
 
     def __init__(self, path: str) -> None:
@@ -216,15 +223,22 @@ class JsonlCallback(FlatLogger):
         """
         if getattr(rank_zero_only, "rank", 0):  # other ranks write nothing (inline: a decorator costs a call)
             return
-        # This runs on every env step: check now (adding refuses text and None, which float() would take; float()
-        # refuses complex numbers and arrays of several numbers), convert each value at flush.
         try:
-            float(sum(data_dict.values(), 0.0))
+            step = int(counter)
+        except (TypeError, ValueError, OverflowError):
+            raise counter_error(counter, tag, "a finite number") from None
+        # This runs on every env step. Values whose sum is a Python float are plain numbers: held as given,
+        # converted at the flush. Anything else (tensors, numpy values, text) is converted now, so a tensor the
+        # caller changes in place later keeps this call's value, and a value that is not a number fails here.
+        try:
+            total = sum(data_dict.values(), 0.0)
         except (AttributeError, TypeError, ValueError, RuntimeError, OverflowError):
+            total = None
+        if type(total) is not float:
             values, _ = metric_numbers(data_dict, tag)  # raises, naming the tag and key
             data_dict = dict(zip(data_dict, values))
         held = self._writer.held
-        held.append((tag, tuple(data_dict), counter, tuple(data_dict.values())))
+        held.append((tag, tuple(data_dict), step, tuple(data_dict.values())))
         if force:
             self._writer.flush()
             return

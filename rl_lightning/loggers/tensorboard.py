@@ -9,7 +9,7 @@ from typing import Any
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from typing_extensions import override
 
-from rl_lightning.loggers._checks import check_flush_every, metric_numbers
+from rl_lightning.loggers._checks import check_flush_every, counter_error, metric_numbers
 from rl_lightning.loggers._tensorboard_common import _TensorBoardLoggerBase
 from rl_lightning.loggers._windows import _Windows
 
@@ -81,18 +81,26 @@ class TBCallBack(_TensorBoardLoggerBase):
         """
         if getattr(rank_zero_only, "rank", 0):  # other ranks write nothing (inline: a decorator costs a call)
             return
-        # This runs on every env step: check now (adding refuses text and None, which float() would take; float()
-        # refuses complex numbers and arrays of several numbers), convert when the windows are folded.
         try:
-            float(sum(data_dict.values(), 0.0))
+            step = float(counter)
+        except (TypeError, ValueError, OverflowError):
+            raise counter_error(counter, tag, "a number") from None
+        # This runs on every env step. Values whose sum is a Python float are plain numbers: held as given,
+        # converted when the windows are folded. Anything else (tensors, numpy values, text) is converted now, so
+        # a tensor the caller changes in place later keeps this call's value, and a value that is not a number
+        # fails here.
+        try:
+            total = sum(data_dict.values(), 0.0)
         except (AttributeError, TypeError, ValueError, RuntimeError, OverflowError):
+            total = None
+        if type(total) is not float:
             values, _ = metric_numbers(data_dict, tag)  # raises, naming the tag and key
             data_dict = dict(zip(data_dict, values))
         if force:
             self._writer.scalars((f"{tag}/{key}", float(value), counter) for key, value in data_dict.items())
             return
         held = self._windows.held
-        held.append((tag, tuple(data_dict), counter, tuple(data_dict.values())))
+        held.append((tag, tuple(data_dict), step, tuple(data_dict.values())))
         self.global_counter += 1
         if self.flush_every and self.global_counter % self.flush_every == 0:
             self._write()

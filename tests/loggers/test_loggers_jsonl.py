@@ -5,6 +5,7 @@ import math
 
 import cloudpickle
 import numpy as np
+import pytest
 import torch
 from logfiles import read_jsonl
 
@@ -57,6 +58,23 @@ def test_numbers_of_every_magnitude_are_written_digit_for_digit_as_json_dumps_wr
     log.close()
 
     assert path.read_text() == "".join(expected)
+
+
+def test_a_refused_call_leaves_no_trace_and_the_records_around_it_are_intact(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    log = JsonlCallback(path)
+    log({"loss": 1.0, "q": 0.5}, "agents/run_0", 1)
+    with pytest.raises(TypeError, match="Metric 'q' under tag 'agents/run_0'"):
+        log({"loss": 2.0, "q": "high"}, "agents/run_0", 2)  # "loss" was fine: it must not stay behind either
+    with pytest.raises(TypeError, match="`counter` for tag 'agents/run_0' must be a finite number .* given nan"):
+        log({"loss": 3.0, "q": 0.5}, "agents/run_0", float("nan"))
+    log({"loss": 4.0, "q": 0.25}, "agents/run_0", 4)
+    log.close()
+
+    assert read_jsonl(path) == [
+        {"step": 1, "tag": "agents/run_0", "metrics": {"loss": 1.0, "q": 0.5}},
+        {"step": 4, "tag": "agents/run_0", "metrics": {"loss": 4.0, "q": 0.25}},
+    ]
 
 
 def test_nan_and_inf_use_the_tokens_python_json_reads_back(tmp_path):
@@ -210,3 +228,20 @@ def test_a_record_keeps_the_values_of_its_call_when_the_caller_reuses_its_dict(t
     log.close()
 
     assert [record["metrics"]["loss"] for record in read_jsonl(path)] == [1.0, 2.0, 3.0]
+
+
+def test_a_record_keeps_the_value_a_tensor_had_at_the_call_when_the_agent_changes_it_in_place(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    log = JsonlCallback(path, flush_every=100)
+    running_loss, visits = torch.tensor(0.5), np.zeros(())
+    for step in (1, 2, 3):
+        log({"running_loss": running_loss}, "agents/run_0", step)
+        log({"visits": visits}, "counts/run_0", step)
+        running_loss.mul_(2.0)  # in place, as a running statistic kept on the agent is updated
+        visits += 1
+    log.close()
+
+    assert [record["metrics"] for record in read_jsonl(path)] == [
+        {"running_loss": 0.5}, {"visits": 0.0}, {"running_loss": 1.0}, {"visits": 1.0},
+        {"running_loss": 2.0}, {"visits": 2.0},
+    ]

@@ -7,6 +7,7 @@ import time
 
 import cloudpickle
 import pytest
+import torch
 from logfiles import event_files, read_scalars, read_wall_times
 
 from rl_lightning.loggers import BasicCallBack, TBCallBack
@@ -243,3 +244,14 @@ def test_a_window_keeps_the_values_of_each_call_when_the_caller_reuses_its_dict(
     tb.close()
 
     assert read_scalars(tmp_path) == {"agents/run_0/loss": [(20, 3.0)]}
+
+
+def test_a_window_keeps_the_value_a_tensor_had_at_each_call_when_the_agent_changes_it_in_place(tmp_path):
+    tb = TBCallBack(tmp_path, flush_every=3, flush_mode="avg")
+    running_loss = torch.tensor(1.0)
+    for step in (10, 20, 30):
+        tb({"running_loss": running_loss}, "agents/run_0", step)
+        running_loss.mul_(2.0)  # in place: 1, 2, 4 at the calls, 8 afterwards
+    tb.close()
+
+    assert read_scalars(tmp_path) == {"agents/run_0/running_loss": [(20, pytest.approx(7.0 / 3.0))]}  # float32

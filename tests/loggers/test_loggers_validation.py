@@ -77,3 +77,12 @@ def test_data_dict_must_be_a_mapping(tmp_path, make):
     with pytest.raises(TypeError, match=r"`data_dict` for tag 'agents/run_0' must be a mapping .* given \[0.5\]"):
         log([0.5], "agents/run_0", 1)
     log.close()
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("make", [lambda p: TBCallBack(p, flush_every=1), lambda p: JsonlCallback(p / "m.jsonl")])
+def test_counter_that_is_not_a_number_names_tag_and_value(tmp_path, make, force):
+    log = make(tmp_path)
+    with pytest.raises(TypeError, match=r"`counter` for tag 'agents/run_0' must be a (finite )?number .* given 'ten'"):
+        log({"loss": 0.5}, "agents/run_0", "ten", force=force)
+    log.close()
