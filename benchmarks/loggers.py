@@ -21,11 +21,14 @@ Run ``python benchmarks/loggers.py`` (about a minute on 2 cores; ``--steps``/``-
    ``ep_return``/``ep_length`` writes). Timed from Lightning's ``on_train_start`` to the end of ``multi_run``
    (the logger's ``close()`` included, the Trainer's construction not); interleaved repeats, best of the repeats.
    Targets: ``JsonlCallback`` >= 0.95x and ``TBCallBack(flush_every=100)`` >= 0.9x of ``EmptyCallBack``.
+
+Every section also runs ``SeedStyleJsonl``: what the origin trainer's ``JsonlCallback`` does per call, for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -46,9 +49,35 @@ from rl_lightning.loggers import BasicCallBack, EmptyCallBack, JsonlCallback, TB
 
 AGENT_TAG, RETURN_TAG, LENGTH_TAG = "agents/run_1", "ep_return/run_1", "ep_length/run_1"
 
+class SeedStyleJsonl:
+    """The reference: what the origin trainer's ``JsonlCallback`` does per call (``json.dumps`` of the record into a
+    line-buffered text file, flushed at ``force`` and every 100 calls)."""
+
+    def __init__(self, log_dir: str) -> None:
+        self.file = open(os.path.join(log_dir, "seed.jsonl"), "a", buffering=1)  # noqa: SIM115
+        self.calls = 0
+
+    def __call__(self, data_dict: dict, tag: str, counter: float, force: bool = False) -> None:
+        record = {"step": int(counter), "tag": str(tag), "metrics": {k: float(v) for k, v in data_dict.items()}}
+        self.file.write(json.dumps(record) + "\n")
+        if force:
+            self.file.flush()
+            return
+        self.calls += 1
+        if self.calls % 100 == 0:
+            self.file.flush()
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def close(self) -> None:
+        self.file.close()
+
+
 LOGGERS: dict[str, Callable[[str], object]] = {
     "EmptyCallBack": EmptyCallBack,
     "JsonlCallback(flush_every=100)": lambda d: JsonlCallback(os.path.join(d, "metrics.jsonl"), flush_every=100),
+    "seed-style JSONL (reference)": SeedStyleJsonl,
     "TBCallBack(flush_every=100)": lambda d: TBCallBack(d, flush_every=100),
     "TBCallBack(flush_every=1000)": lambda d: TBCallBack(d, flush_every=1000),
     "TBCallBack(flush_every=1)": lambda d: TBCallBack(d, flush_every=1),
@@ -229,7 +258,8 @@ def run_online_trainer(make_logger: Callable[[str], object], n_steps: int) -> tu
 
 
 def report_online_trainer(n_steps: int, repeats: int) -> None:
-    names = ["EmptyCallBack", "JsonlCallback(flush_every=100)", "TBCallBack(flush_every=100)"]
+    names = ["EmptyCallBack", "JsonlCallback(flush_every=100)", "TBCallBack(flush_every=100)",
+             "seed-style JSONL (reference)"]
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     for repeat in range(repeats):
