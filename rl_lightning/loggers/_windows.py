@@ -5,7 +5,7 @@ from __future__ import annotations
 # Folded window per (tag, key): [sum of values, sum of steps, count, last value, last step].
 _SUM_VALUE, _SUM_STEP, _COUNT, _LAST_VALUE, _LAST_STEP = range(5)
 
-HeldCall = tuple[str, tuple[str, ...], float, tuple]  # (tag, keys, step, plain numbers as given or floats)
+HeldCall = tuple[str, tuple[str, ...], float, tuple]  # (tag, keys, step as a float, plain numbers as given or floats)
 
 
 class _Windows:
@@ -35,7 +35,7 @@ class _Windows:
             while stop < end and held[stop][1] == keys and held[stop][0] == tag:
                 stop += 1
             run = held[start:stop]
-            step_sum, last_step = float(sum(call[2] for call in run)), float(run[-1][2])
+            step_sum, last_step = sum(call[2] for call in run), run[-1][2]  # TBCallBack holds float(counter)
             for key, given in zip(keys, zip(*(call[3] for call in run))):
                 column = tuple(map(float, given))
                 window = folded.get((tag, key))

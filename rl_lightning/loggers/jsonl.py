@@ -44,7 +44,7 @@ class _JsonlWriter:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        # (tag, keys, step, values as given), or (line, None, 0, ()) for an already formatted line.
+        # (tag, keys, step as an int, values), or (line, None, 0, ()) for an already formatted line.
         self.held: list[tuple[Any, tuple[str, ...] | None, Any, tuple[Any, ...]]] = []
         self._file: Any = None
         self._templates: dict[tuple[str, tuple[str, ...]], bytes] = {}
@@ -75,7 +75,7 @@ class _JsonlWriter:
             numbers: list = []
             try:
                 for record in held[start:stop]:
-                    numbers.append(int(record[2]))
+                    numbers.append(record[2])
                     numbers += map(float, record[3])
                 tokens = _number_tokens(numbers)
             except (TypeError, ValueError, RuntimeError, OverflowError):
@@ -98,7 +98,7 @@ class _JsonlWriter:
         for tag, keys, step, raw in records:
             try:
                 values, _ = metric_numbers(dict(zip(keys, raw)), tag)  # raises, naming the tag and key
-                line = _template(tag, keys) % (int(step), *map(_json_number, values))
+                line = _template(tag, keys) % (step, *map(_json_number, values))
                 chunks.append(line.encode("utf-8"))
             except (TypeError, ValueError, OverflowError) as bad:
                 error = error or bad
@@ -275,7 +275,7 @@ class JsonlCallback(FlatLogger):
             step = self._lightning_calls
         self._lightning_calls += 1
         values, _ = metric_numbers(metrics, LIGHTNING_TAG)
-        self._writer.held.append((LIGHTNING_TAG, tuple(metrics), step, values))
+        self._writer.held.append((LIGHTNING_TAG, tuple(metrics), int(step), values))
         self._writer.flush()
 
     @override
