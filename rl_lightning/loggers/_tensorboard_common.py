@@ -40,9 +40,10 @@ class _TensorBoardWriter:
     ``close``).
 
     TensorBoard's ``SummaryWriter`` hands every event to a background thread, and the two threads then take
-    Python's GIL from each other: about three times what writing the event costs (``benchmarks/README.md``). So events are kept here, each with its step and wall time, and written together, in this
-    thread, through tensorboard's own ``RecordWriter`` (its record framing and checksums): by the first write at
-    least ``_DELIVERY_INTERVAL_S`` after the oldest one (or once ``_MAX_PENDING_EVENTS`` wait), and at
+    Python's GIL from each other: about three times what writing the event costs (``benchmarks/README.md``). So
+    events are kept here, each with its step and wall time, and written together, in this thread, through
+    tensorboard's own ``RecordWriter`` (its record framing and checksums): by the first write at least
+    ``_DELIVERY_INTERVAL_S`` after the oldest one (or once ``_MAX_PENDING_EVENTS`` wait), and at
     :meth:`flush`/:meth:`close`. Each batch reaches the OS in one write. The file is named as tensorboard names
     its own (``events.out.tfevents.<time>.<host>.<pid>.<n>``) and opens with the same version record.
     """
