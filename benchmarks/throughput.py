@@ -1,6 +1,6 @@
 """Throughput: every figure of the table from one run of this script, on one machine, one thread.
 
-    python benchmarks/throughput.py [--steps 200000] [--repeats 3] [--ppo-steps 100000] [--skip-ppo] [--skip-memory]
+    python benchmarks/throughput.py [--steps 200000] [--repeats 5] [--ppo-steps 100000] [--skip-ppo] [--skip-memory]
 
 (a) the bare gymnasium loop: SyncVectorEnv CartPole-v1 with 1, 8 and 32 sub-envs stepping pre-sampled random
     actions (the limit);
@@ -12,7 +12,9 @@
 (e) memory: peak RSS of a 20k-episode run with dump_metrics (no frames, no transitions) against a 1k-episode run,
     each in a fresh process.
 
-Rows of one case are measured in alternation and reported as medians; ratios are ours / reference.
+Rows of one case are measured in alternation and reported as medians. (b) and (c) run their reference before, between
+and after rounds of our rows; each of our runs is rated against the mean of the two reference runs around it, and
+the ratio printed is the median of those paired ratios (with their range).
 """
 
 from __future__ import annotations
@@ -134,10 +136,37 @@ def median_of(repeats: int, *functions):
     return [statistics.median(r) for r in results]
 
 
+def paired_ratios(repeats: int, reference, *candidates) -> tuple:
+    """Run ``reference`` before, between and after rounds of the candidates (ref, c1, c2, ref, c1, c2, ..., ref) and
+    rate each candidate run against the mean of the two reference runs around it.
+
+    The machine's speed drifts by tens of percent over minutes; a ratio of neighbours in time is steadier than a
+    ratio of medians taken over the whole case. Returns the reference's median speed, then per candidate
+    ``(median speed, median ratio, lowest ratio, highest ratio)``.
+    """
+    refs = [reference()]
+    speeds: list = [[] for _ in candidates]
+    ratios: list = [[] for _ in candidates]
+    for _ in range(repeats):
+        for speed, candidate in zip(speeds, candidates):
+            speed.append(candidate())
+        refs.append(reference())
+        around = (refs[-2] + refs[-1]) / 2
+        for speed, ratio in zip(speeds, ratios):
+            ratio.append(speed[-1] / around)
+    return (statistics.median(refs), *[(statistics.median(speed), statistics.median(ratio), min(ratio), max(ratio))
+                                      for speed, ratio in zip(speeds, ratios)])
+
+
+def ratio_text(row: tuple, target: float) -> str:
+    speed, ratio, low, high = row
+    return f"{speed:10,.0f}  ratio {ratio:.2f} (paired runs {low:.2f}-{high:.2f}; target >= {target})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200_000, help="env steps per measured run in (a)-(c)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ppo-steps", type=int, default=100_000)
     parser.add_argument("--skip-ppo", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
@@ -150,24 +179,22 @@ def main() -> None:
         lines.append(f"(a) bare loop, random actions, {n:2d} sub-envs          {bare:10,.0f} env-steps/s")
         if n == 8:
             bare8 = bare
-    # (b)'s reference is measured again, alternating with (b)'s rows, so a slow spell hits both sides.
-    bare8, empty, tb = median_of(
+    # (b)'s reference is measured again, around each round of (b)'s rows, so a slow spell hits both sides.
+    bare8, empty, tb = paired_ratios(
         args.repeats,
         lambda: bare_random(8, args.steps),
         lambda: trainer_steps_per_s(sync_cartpole(8), RandomAgent.for_env, args.steps, "empty"),
         lambda: trainer_steps_per_s(sync_cartpole(8), RandomAgent.for_env, args.steps, "default"),
     )
-    lines.append(f"(b) bare loop, random actions,  8 sub-envs (alternating with (b)) {bare8:10,.0f} env-steps/s")
-    lines.append(f"(b) OnlineTrainer, random agent, 8 sub-envs, EmptyCallBack {empty:10,.0f}  ratio {empty / bare8:.2f} "
-                 "(target >= 0.8)")
-    lines.append(f"(b) OnlineTrainer, random agent, 8 sub-envs, TBCallBack    {tb:10,.0f}  ratio {tb / bare8:.2f} "
-                 "(target >= 0.7)")
+    lines.append(f"(b) bare loop, random actions,  8 sub-envs (around (b)'s runs) {bare8:10,.0f} env-steps/s")
+    lines.append(f"(b) OnlineTrainer, random agent, 8 sub-envs, EmptyCallBack {ratio_text(empty, 0.8)}")
+    lines.append(f"(b) OnlineTrainer, random agent, 8 sub-envs, TBCallBack    {ratio_text(tb, 0.7)}")
     per_step = args.steps // 4
-    bare_agent, ours_agent = median_of(
+    bare_agent, ours_agent = paired_ratios(
         args.repeats, lambda: bare_per_step(per_step),
         lambda: trainer_steps_per_s(sync_cartpole(1), LinearQAgent, per_step, "empty"))
     lines.append(f"(c) per-step numpy agent, 1 sub-env: hand-written {bare_agent:8,.0f}, OnlineTrainer "
-                 f"{ours_agent:8,.0f}  ratio {ours_agent / bare_agent:.2f} (target >= 0.8)")
+                 f"{ratio_text(ours_agent, 0.8)}")
     if not args.skip_ppo:
         try:
             sb3_speed, sb3_return = ppo_sb3(args.ppo_steps)

@@ -37,15 +37,20 @@ __all__ = ["AgentModule", "RunState", "DEFAULT_SEGMENT_STEPS", "default_segment_
 
 #: Vector steps per ``training_step`` for agents that do not ask for another length (measured: ~0.9x a bare loop).
 DEFAULT_SEGMENT_STEPS = 128
-#: Env steps a default segment holds at least: with few sub-envs a segment is longer than 128 vector steps, so
-#: Lightning's fixed cost per ``training_step`` stays small against the steps (1024 vector steps for 1 sub-env).
-DEFAULT_SEGMENT_ENV_STEPS = 1024
+#: Env steps a default segment holds at least, up to :data:`MAX_DEFAULT_SEGMENT_STEPS` vector steps: Lightning's
+#: fixed cost per ``training_step`` (~550 µs here) stays near 1% of a segment of a cheap env (512 vector steps of
+#: 8 CartPole sub-envs take ~75 ms; 128 of them took ~19 ms, and the fixed cost was ~3% of the run).
+DEFAULT_SEGMENT_ENV_STEPS = 4096
+#: The most vector steps a default segment holds (1, 2 or 4 sub-envs), so a slow per-step agent still reaches
+#: Lightning (progress bar, checkpoints, ``max_time``) every few seconds.
+MAX_DEFAULT_SEGMENT_STEPS = 1024
 
 
 def default_segment_steps(num_envs: int) -> int:
-    """Vector steps per segment when neither the caller nor the agent says: 128, or ``1024 // num_envs`` when
-    that is more."""
-    return max(DEFAULT_SEGMENT_STEPS, DEFAULT_SEGMENT_ENV_STEPS // max(int(num_envs), 1))
+    """Vector steps per segment when neither the caller nor the agent says: ``4096 // num_envs``, kept between
+    128 and 1024 (1024 for up to 4 sub-envs, 512 for 8, 128 from 32 on)."""
+    per_env = DEFAULT_SEGMENT_ENV_STEPS // max(int(num_envs), 1)
+    return max(DEFAULT_SEGMENT_STEPS, min(MAX_DEFAULT_SEGMENT_STEPS, per_env))
 
 
 @dataclass
@@ -106,9 +111,13 @@ class AgentModule(pl.LightningModule):
             next episode, ``update`` called also with ``train=False``).
         segment_steps: vector steps collected per ``training_step``; default: the agent's own
             ``segment_steps`` attribute when it has one (a native agent's rollout length), else
-            :func:`default_segment_steps` (128, or ``1024 // num_envs`` when that is more).
+            :func:`default_segment_steps` (``4096 // num_envs``, kept between 128 and 1024).
         check_rewards: raise ``ValueError`` when the env pays a NaN or infinite reward; by default such rewards
             are recorded and logged as they are.
+        record_actions: keep every action in its episode dict's ``actions`` list. ``None`` (default): when
+            someone reads the episode dicts, i.e. with ``dump_metrics`` or ``keep_metrics_in_memory``; a run that
+            keeps neither leaves ``actions`` empty and saves the per-step copying. Pass ``True`` where a subclass
+            reads the actions of :attr:`Segment.episodes <rl_lightning.data.rollout.Segment>` itself.
     """
 
     def __init__(
@@ -132,6 +141,7 @@ class AgentModule(pl.LightningModule):
         compat: str = "default",
         segment_steps: Optional[int] = None,
         check_rewards: bool = False,
+        record_actions: Optional[bool] = None,
     ):
         super().__init__()
         check_budget(num_episodes, total_steps)
@@ -141,6 +151,11 @@ class AgentModule(pl.LightningModule):
         check_int("metrics_dump_every", metrics_dump_every, minimum=1)
         if checkpoint_freq is not None:
             check_int("checkpoint_freq", checkpoint_freq, minimum=0)
+        if record_actions is not None and not isinstance(record_actions, bool):
+            raise TypeError(f"record_actions must be True, False or None (record them when the episode dicts are "
+                            f"dumped or kept), got {record_actions!r} ({type(record_actions).__name__}).")
+        if record_actions is None:
+            record_actions = bool(dump_metrics or keep_metrics_in_memory)
         if (dump_metrics or checkpoint_freq is not None) and exp_dir is None:
             raise ValueError("dump_metrics=True and checkpoint_freq need exp_dir; pass exp_dir='runs/exp1'.")
         self.automatic_optimization = False
@@ -160,7 +175,7 @@ class AgentModule(pl.LightningModule):
             object.__setattr__(self, "agent", agent)
         self.rollout = RolloutDataset(
             vector_env, seed=seed, total_steps=total_steps, num_episodes=num_episodes,
-            segment_steps=segment_steps, record_transitions=dump_transitions,
+            segment_steps=segment_steps, record_transitions=dump_transitions, record_actions=record_actions,
             count_reset_steps=compat == "rlbase",
         )
         self.rollout.attach(self)

@@ -73,7 +73,8 @@ class OnlineTrainer:
         config: path of a config file copied to ``exp_dir/config.py``.
         args: an ``argparse.Namespace`` or dict written to ``exp_dir/args.yaml``; ``None`` writes no file.
         compat: ``"default"``, or ``"rlbase"`` to reproduce the origin trainer exactly (see the README).
-        segment_steps: vector steps per Lightning ``training_step``; default: the agent's ``segment_steps`` or 128.
+        segment_steps: vector steps per Lightning ``training_step``; default: the agent's ``segment_steps``, else
+            ``4096 // num_envs`` kept between 128 and 1024 (see ``rl_lightning.module.default_segment_steps``).
         progress: show one tqdm bar per run.
         checkpoint_interval: with an ``exp_dir``, seconds of wall time between writes of the Lightning
             checkpoint ``exp_dir/checkpoints/run{r}/last.ckpt`` (also written at the end of a run and on Ctrl-C
@@ -136,6 +137,9 @@ class OnlineTrainer:
         check_bool("check_rewards", check_rewards)
         self.check_rewards = check_rewards
         self.trainer_kwargs = dict(trainer_kwargs or {})
+        # The origin trainer's switch, kept for scripts that set it: False leaves every episode's ``actions`` empty.
+        # True records them whenever the episode dicts are dumped or kept (a run that does neither has no reader).
+        self._dump_actions = True
         self.env: Any = None
         self.agent: Any = None
         self._options: dict = {}
@@ -321,6 +325,7 @@ class OnlineTrainer:
             dump_transitions=opts["dump_transitions"], metrics_dump_every=opts["metrics_dump_every"],
             keep_metrics_in_memory=opts["keep_metrics_in_memory"], tuning_hp=opts["tuning_hp"],
             compat=self.compat, segment_steps=self.segment_steps, check_rewards=self.check_rewards,
+            record_actions=None if self._dump_actions else False,
         )
         with _quiet_lightning():
             trainer = pl.Trainer(**self._lightning_trainer_kwargs(run_idx))

@@ -77,3 +77,42 @@ def test_trainer_loggers_receive_every_call_back_record(tmp_path):
         rows = list(csv.DictReader(f))
     csv_returns = [float(row["ep_return/run_1/ep_return"]) for row in rows if row.get("ep_return/run_1/ep_return")]
     assert csv_returns == [r["metrics"]["ep_return"] for r in returns]
+
+
+class _SegmentReader(AgentModule):
+    """A subclass that reads every finished episode of each segment, as a user's learning hook would."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list = []
+
+    def on_segment(self, segment):
+        self.seen.extend(segment.episodes)
+
+
+@pytest.mark.parametrize("options, recorded", [
+    ({}, False),  # nobody keeps or dumps the episode dicts: the actions are not copied
+    ({"keep_metrics_in_memory": True}, True),
+    ({"record_actions": True}, True),
+    ({"keep_metrics_in_memory": True, "record_actions": False}, False),
+])
+def test_actions_are_recorded_when_the_episode_dicts_are_read(options, recorded):
+    module = _SegmentReader(RecordingAgent(), make_counting_vec_env(2), total_steps=200, seed=0, segment_steps=10,
+                            **options)
+    _fit(module)
+    assert module.seen, "the run finished episodes"
+    for episode in module.seen:
+        assert len(episode["actions"]) == (episode["ep_length"] if recorded else 0)
+
+
+def test_record_actions_refuses_what_is_not_a_bool_or_none():
+    with pytest.raises(TypeError, match=r"record_actions must be True, False or None.*got 'yes'"):
+        AgentModule(RecordingAgent(), make_counting_vec_env(2), total_steps=10, record_actions="yes")
+
+
+@pytest.mark.parametrize("num_envs, vector_steps", [(1, 1024), (4, 1024), (8, 512), (16, 256), (32, 128), (64, 128)])
+def test_default_segments_hold_4096_env_steps_within_128_to_1024_vector_steps(num_envs, vector_steps):
+    module = AgentModule(RecordingAgent(), make_counting_vec_env(num_envs), total_steps=10 * num_envs * vector_steps)
+    trainer = _fit(module)
+    assert module.rollout.segment_steps == vector_steps
+    assert trainer.fit_loop.epoch_loop.batch_progress.total.completed == 10  # ten segments spend the budget

@@ -75,6 +75,14 @@ def test_reset_steps_join_no_episode_by_default_and_the_next_one_in_rlbase(tmp_p
     assert [e["ep_length"] for e in rlbase] == [default[0]["ep_length"]] + [e["ep_length"] + 1 for e in default[1:]]
 
 
+def test_the_origins_dump_actions_switch_leaves_actions_empty(tmp_path):
+    trainer = _trainer(tmp_path, num_envs=2)
+    trainer._dump_actions = False  # what origin scripts set to keep the metrics files small
+    episodes = trainer.multi_run(1, total_steps=60, seed_offset=0)[0]
+    assert episodes and all(e["actions"] == [] and e["ep_length"] > 0 for e in episodes)
+    assert [e["actions"] for e in OnlineTrainer.load_run_metrics(str(tmp_path / "exp"), 1)] == [[] for _ in episodes]
+
+
 def test_episode_mode_keeps_every_episode_of_the_last_vector_step(tmp_path):
     # Sub-envs with the same episode length finish on the same vector step.
     trainer = OnlineTrainer(make_counting_vec_env(3, min_length=4, max_length=4), lambda env: RecordingAgent(),

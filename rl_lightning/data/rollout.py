@@ -90,6 +90,7 @@ class RolloutDataset(IterableDataset):
             reaches it, keeping every episode that finished on that step.
         segment_steps: vector steps per segment (per ``training_step``).
         record_transitions: keep each step's ``(obs, action, reward, terminated, truncated)`` in the episode.
+        record_actions: keep each step's action in the episode's ``actions`` list (else it stays empty).
         count_reset_steps: count reset steps into the next episode, as the seed trainer did.
         global_rank: this process's rank (its block of sub-env seeds).
         world_size: number of processes stepping their own envs (DDP); ``total_steps`` counts env steps of all
@@ -98,7 +99,8 @@ class RolloutDataset(IterableDataset):
     """
 
     def __init__(self, env: VectorEnv, *, seed: int, total_steps: int = 0, num_episodes: int = 0,
-                 segment_steps: int = 128, record_transitions: bool = False, count_reset_steps: bool = False,
+                 segment_steps: int = 128, record_transitions: bool = False, record_actions: bool = True,
+                 count_reset_steps: bool = False,
                  global_rank: int = 0, world_size: int = 1):
         super().__init__()
         check_render_mode(env)
@@ -113,7 +115,8 @@ class RolloutDataset(IterableDataset):
         self.render_mode = getattr(env, "render_mode", None)
         # Reset steps exist only under next-step autoreset; elsewhere there is nothing to leave out.
         self._skips_reset_steps = not count_reset_steps and autoreset_mode(env) is AutoresetMode.NEXT_STEP
-        self.tracker = EpisodeTracker(self.num_envs, seed, record_transitions=record_transitions)
+        self.tracker = EpisodeTracker(self.num_envs, seed, record_transitions=record_transitions,
+                                      record_actions=record_actions)
         self.driver: Optional[RolloutDriver] = None
         self.env_steps = 0
         self.episodes_done = 0
