@@ -4,7 +4,9 @@
 
 (a) the bare gymnasium loop: SyncVectorEnv CartPole-v1 with 1, 8 and 32 sub-envs stepping pre-sampled random
     actions (the limit);
-(b) the same through OnlineTrainer with a random agent, with EmptyCallBack and with the default TBCallBack;
+(b) the same through OnlineTrainer with a random agent, with EmptyCallBack and with the default TBCallBack (neither
+    writes the metrics stream, so the rows differ in the logger alone), and the TBCallBack row again with the metrics
+    stream that multi_run writes by default;
 (c) a per-step seed-protocol agent (numpy, updates every step, 1 sub-env): a minimal hand-written
     act/step/update loop vs OnlineTrainer;
 (d) PPO on CartPole-v1 with rl-baselines3-zoo's settings: ours vs Stable-Baselines3 (``pip install
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import gymnasium as gym
 import numpy as np
@@ -55,14 +58,15 @@ def bare_random(num_envs: int, steps: int) -> float:
     return vector_steps * num_envs / elapsed
 
 
-def trainer_steps_per_s(make_env, make_agent, steps: int, logger: str) -> float:
+def trainer_steps_per_s(make_env, make_agent, steps: int, logger: str, dump_metrics: bool = False) -> float:
+    """Env steps per second of one ``OnlineTrainer`` run with ``EmptyCallBack`` (``logger="empty"``) or the default
+    ``TBCallBack``, writing the metrics stream only with ``dump_metrics``."""
     with tempfile.TemporaryDirectory() as exp_dir:
         trainer = OnlineTrainer(make_env, make_agent, exp_dir=exp_dir, progress=True, checkpoint_interval=None)
         if logger == "empty":
             trainer.call_back = EmptyCallBack()
         start = time.perf_counter()
-        trainer.multi_run(1, total_steps=steps, seed_offset=0, dump_metrics=logger != "empty",
-                          keep_metrics_in_memory=False)
+        trainer.multi_run(1, total_steps=steps, seed_offset=0, dump_metrics=dump_metrics, keep_metrics_in_memory=False)
         return steps / (time.perf_counter() - start)
 
 
@@ -158,9 +162,10 @@ def paired_ratios(repeats: int, reference, *candidates) -> tuple:
                                       for speed, ratio in zip(speeds, ratios)])
 
 
-def ratio_text(row: tuple, target: float) -> str:
+def ratio_text(row: tuple, target: Optional[float]) -> str:
     speed, ratio, low, high = row
-    return f"{speed:10,.0f}  ratio {ratio:.2f} (paired runs {low:.2f}-{high:.2f}; target >= {target})"
+    aim = "no target" if target is None else f"target >= {target}"
+    return f"{speed:10,.0f}  ratio {ratio:.2f} (paired runs {low:.2f}-{high:.2f}; {aim})"
 
 
 def main() -> None:
@@ -180,15 +185,17 @@ def main() -> None:
         if n == 8:
             bare8 = bare
     # (b)'s reference is measured again, around each round of (b)'s rows, so a slow spell hits both sides.
-    bare8, empty, tb = paired_ratios(
+    bare8, empty, tb, tb_stream = paired_ratios(
         args.repeats,
         lambda: bare_random(8, args.steps),
         lambda: trainer_steps_per_s(sync_cartpole(8), RandomAgent.for_env, args.steps, "empty"),
         lambda: trainer_steps_per_s(sync_cartpole(8), RandomAgent.for_env, args.steps, "default"),
+        lambda: trainer_steps_per_s(sync_cartpole(8), RandomAgent.for_env, args.steps, "default", dump_metrics=True),
     )
     lines.append(f"(b) bare loop, random actions,  8 sub-envs (around (b)'s runs) {bare8:10,.0f} env-steps/s")
     lines.append(f"(b) OnlineTrainer, random agent, 8 sub-envs, EmptyCallBack {ratio_text(empty, 0.8)}")
     lines.append(f"(b) OnlineTrainer, random agent, 8 sub-envs, TBCallBack    {ratio_text(tb, 0.7)}")
+    lines.append(f"(b) the same, also writing the metrics stream (multi_run's default) {ratio_text(tb_stream, None)}")
     per_step = args.steps // 4
     bare_agent, ours_agent = paired_ratios(
         args.repeats, lambda: bare_per_step(per_step),

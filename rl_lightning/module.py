@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from rl_lightning.data.envs import EnvLike, as_vector_env
 from rl_lightning.data.rollout import RolloutDataset, Segment
+from rl_lightning.loggers.empty import EmptyCallBack
 from rl_lightning.loggers.fanout import as_call_back
 from rl_lightning.metrics_stream import MetricsStreamWriter, metrics_stream_path
 from rl_lightning.protocol import check_agent, greedy_act
@@ -202,6 +203,7 @@ class AgentModule(pl.LightningModule):
         #: What the run recorded so far: best snapshot, last return, checkpoint counter, unwritten episodes.
         self.state = RunState()
         self.timer = StepTimer()
+        self._times_steps = True
         self._resumed = False
         self._run_ended = False  # end_run() done
         self._world_size = 1
@@ -212,6 +214,8 @@ class AgentModule(pl.LightningModule):
         self._agent_log = getattr(agent, "log", None)
         self._agent_tag = f"agents/run_{run_idx}"
         self._timing_tag = f"timing/run_{run_idx}"
+        self._return_tag = f"ep_return/run_{run_idx}"
+        self._length_tag = f"ep_length/run_{run_idx}"
 
     @property
     def env(self) -> Any:
@@ -242,6 +246,8 @@ class AgentModule(pl.LightningModule):
             attach(self)  # a Lightning-native agent learns through self.manual_backward and self.optimizers()
         if self._world_size == 1 or self.global_rank == 0:
             self.call_back = as_call_back(self._own_call_back, self.trainer.loggers)
+        # The act/update timers feed only the ``timing/run_{i}`` logs; a run whose log calls all go nowhere skips them.
+        self._times_steps = type(self.call_back) is not EmptyCallBack
         if not self._resumed:
             if self._stream is not None:
                 self._stream.remove_stale()
@@ -318,8 +324,6 @@ class AgentModule(pl.LightningModule):
         self.rollout.world_size = world_size
         if world_size > 1 and self.global_rank != 0:
             # Only rank 0 writes logs, metrics and agent files.
-            from rl_lightning.loggers import EmptyCallBack
-
             self.call_back = EmptyCallBack()
             self._stream = None
             self.checkpoint_freq = None
@@ -382,6 +386,8 @@ class AgentModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ RolloutDriver: called per vector step
     def act(self, observation: Any) -> Any:
+        if not self._times_steps:
+            return self._act(observation)
         start = perf_counter()
         action = self._act(observation)
         self.timer.add_act(perf_counter() - start)
@@ -390,12 +396,16 @@ class AgentModule(pl.LightningModule):
     def observe(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
                 env_steps: int) -> Optional[list]:
         agent = self.agent
+        timed = self._times_steps
         if self.calls_update:
-            start = perf_counter()
-            agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
-            self.timer.add_update(perf_counter() - start)
+            if timed:
+                start = perf_counter()
+                agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
+                self.timer.add_update(perf_counter() - start)
+            else:
+                agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
         num_envs = self.rollout.num_envs
-        if env_steps % TIMING_LOG_EVERY < num_envs:
+        if timed and env_steps % TIMING_LOG_EVERY < num_envs:
             timing = self.timer.summary(num_envs)
             if timing is not None:
                 self.call_back(timing, self._timing_tag, env_steps, force=True)
@@ -437,8 +447,8 @@ class AgentModule(pl.LightningModule):
                                       if not k.endswith("_extra_state")}
         if self.num_episodes > 0:
             counter = episode["episode_index"]
-        self.call_back({"ep_return": ep_return}, f"ep_return/run_{self.run_idx}", counter, force=True)
-        self.call_back({"ep_length": episode["ep_length"]}, f"ep_length/run_{self.run_idx}", counter, force=True)
+        self.call_back({"ep_return": ep_return}, self._return_tag, counter, force=True)
+        self.call_back({"ep_length": episode["ep_length"]}, self._length_tag, counter, force=True)
         state.last_return = ep_return
         if self.num_episodes > 0:
             state.checkpoint_counter += 1

@@ -208,6 +208,28 @@ def test_numpy_values_in_episodes_load_back_as_the_same_numpy_types_and_values(t
     assert loaded["agent_logs"]["q"].dtype == np.float32 and loaded["agent_logs"]["q"].tolist() == [0.0, 1.0, 2.0]
 
 
+@pytest.mark.parametrize("values", [
+    [np.int64(1), np.int64(0), np.int64(-5)],  # a discrete agent's actions
+    [np.float32(0.25), np.float32("nan"), np.float32("-inf"), np.float32(-0.0)],
+    [np.bool_(True), np.bool_(False)],
+], ids=["int64", "float32", "bool"])
+def test_metrics_files_load_with_plain_pickle_where_rl_lightning_is_not_installed(tmp_path, values):
+    import subprocess
+    import sys
+
+    from rl_lightning.metrics_stream import MetricsStreamWriter
+
+    path = tmp_path / "metrics_run1.pkl"
+    MetricsStreamWriter(str(path)).append([{"ep_return": 1.0, "actions": values}, {"ep_return": 2.0, "actions": []}])
+    # What the seed's analysis code does, in a process that cannot import rl_lightning.
+    reader = ("import pickle, sys; sys.modules['rl_lightning'] = None; chunk = pickle.load(open(sys.argv[1], 'rb')); "
+              "acts = chunk[0]['actions']; print(type(acts).__name__, [type(a).__name__ for a in acts], "
+              "[a.tobytes().hex() for a in acts], chunk[1]['actions'])")
+    out = subprocess.run([sys.executable, "-c", reader, str(path)], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ("list " + str([type(v).__name__ for v in values]) + " "
+                           + str([v.tobytes().hex() for v in values]) + " []").split()
+
+
 def test_lean_mode_returns_none_and_writes_no_aggregate(tmp_path):
     trainer = _trainer(tmp_path)
     assert trainer.multi_run(1, total_steps=20, seed_offset=0, keep_metrics_in_memory=False) is None
