@@ -204,6 +204,8 @@ class AgentModule(pl.LightningModule):
         self.state = RunState()
         self.timer = StepTimer()
         self._times_steps = True
+        self._add_act_time = self.timer.act_times.append  # called every vector step: no method of ours in between
+        self._add_update_time = self.timer.update_times.append
         self._resumed = False
         self._run_ended = False  # end_run() done
         self._world_size = 1
@@ -390,7 +392,7 @@ class AgentModule(pl.LightningModule):
             return self._act(observation)
         start = perf_counter()
         action = self._act(observation)
-        self.timer.add_act(perf_counter() - start)
+        self._add_act_time(perf_counter() - start)
         return action
 
     def observe(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
@@ -401,7 +403,7 @@ class AgentModule(pl.LightningModule):
             if timed:
                 start = perf_counter()
                 agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
-                self.timer.add_update(perf_counter() - start)
+                self._add_update_time(perf_counter() - start)
             else:
                 agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
         num_envs = self.rollout.num_envs
