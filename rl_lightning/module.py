@@ -204,8 +204,8 @@ class AgentModule(pl.LightningModule):
         self.state = RunState()
         self.timer = StepTimer()
         self._times_steps = True
-        self._add_act_time = self.timer.act_times.append  # called every vector step: no method of ours in between
-        self._add_update_time = self.timer.update_times.append
+        self._add_act_time = self.timer.act.times.append  # called every vector step: no method of ours in between
+        self._add_update_time = self.timer.update.times.append
         self._resumed = False
         self._run_ended = False  # end_run() done
         self._world_size = 1

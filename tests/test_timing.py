@@ -60,3 +60,8 @@ def test_a_run_writes_the_six_timing_figures_every_2000_env_steps(tmp_path):
         assert all(value > 0 for value in record["metrics"].values())
         figures = record["metrics"]
         assert figures["time_act_avg_envstep_s"] == pytest.approx(figures["time_act_avg_iter_s"] / 2)
+
+
+def test_a_window_of_no_calls_is_refused():
+    with pytest.raises(ValueError, match=r"window must be a number of calls >= 1, got 0"):
+        StepTimer(window=0)
