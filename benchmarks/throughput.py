@@ -144,7 +144,7 @@ def paired_ratios(repeats: int, reference, *candidates) -> tuple:
     """Run ``reference`` before, between and after rounds of the candidates (ref, c1, c2, ref, c1, c2, ..., ref) and
     rate each candidate run against the mean of the two reference runs around it.
 
-    The machine's speed drifts by tens of percent over seconds to minutes; a ratio of neighbours in time is steadier than a
+    The speed drifts by tens of percent over seconds to minutes; a ratio of neighbours in time is steadier than a
     ratio of medians taken over the whole case. Returns the reference's median speed, then per candidate
     ``(median speed, median ratio, lowest ratio, highest ratio)``.
     """
