@@ -30,14 +30,13 @@ def _numpy_scalar(value: np.generic) -> tuple:
 # and raw bytes per value: about 2.5 µs each. Reduced to their type and value as a Python number they load back as
 # the same numpy type with the same value, 3-4 times faster and in half the bytes. (Types whose value a Python
 # number cannot hold exactly, such as longdouble, keep numpy's reduce.)
-_NUMPY_SCALAR_TYPES = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
-                       np.float16, np.float32, np.float64, np.complex64, np.complex128)
+# A list of scalars of one of these types also round-trips through an array of that type bit for bit (NaN
+# payloads included): _SameTypeScalars below.
+_NUMPY_SCALAR_TYPES = frozenset((np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                                 np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128))
 _DISPATCH_TABLE = copyreg.dispatch_table.copy()
 for _type in _NUMPY_SCALAR_TYPES:
     _DISPATCH_TABLE[_type] = _numpy_scalar
-# A list of scalars of one of these types round-trips through an array of that type bit for bit (NaN payloads
-# included).
-_ONE_ARRAY_TYPES = frozenset(_NUMPY_SCALAR_TYPES)
 
 
 class _SameTypeScalars:
@@ -60,7 +59,7 @@ def _packed(episode: Any) -> Any:
     if type(actions) is not list or not actions:
         return episode
     kind = type(actions[0])
-    if kind not in _ONE_ARRAY_TYPES or not all(type(a) is kind for a in actions):
+    if kind not in _NUMPY_SCALAR_TYPES or not all(type(a) is kind for a in actions):
         return episode
     packed = dict(episode)
     packed["actions"] = _SameTypeScalars(actions)

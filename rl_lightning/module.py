@@ -400,12 +400,10 @@ class AgentModule(pl.LightningModule):
         agent = self.agent
         timed = self._times_steps
         if self.calls_update:
+            start = perf_counter() if timed else 0.0
+            agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
             if timed:
-                start = perf_counter()
-                agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
                 self._add_update_time(perf_counter() - start)
-            else:
-                agent.update(next_observation, reward, terminated, truncated, call_back=self._agent_call_back)
         num_envs = self.rollout.num_envs
         if timed and env_steps % TIMING_LOG_EVERY < num_envs:
             timing = self.timer.summary(num_envs)
