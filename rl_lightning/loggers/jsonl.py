@@ -172,8 +172,9 @@ def _number_tokens(numbers: list) -> tuple[bytes, ...] | None:
 class JsonlCallback(FlatLogger):
     """Metrics as JSON lines, one record per call: ``{"step": int, "tag": str, "metrics": {key: float}}``.
 
-    Lines without ``force`` are held in memory and handed to the OS every ``flush_every`` calls (and whenever
-    16384 lines are held). ``force=True`` hands the line, and every line held before it, to the OS at once, so
+    Lines without ``force`` are held in memory and handed to the OS once ``flush_every`` of them are held (and
+    whenever 16384 lines are held), so a line waits for at most ``flush_every`` calls; a hand-over for any other
+    reason starts the count again. ``force=True`` hands the line, and every line held before it, to the OS at once, so
     it survives the process being killed (``SIGKILL``); it does not ``fsync``, so a machine crash may still lose
     it. NaN and inf are written as ``NaN``, ``Infinity``, ``-Infinity``, which Python's ``json`` reads back. The
     file is opened in append mode, and its parent directory created, on the first hand-over.
@@ -184,8 +185,8 @@ class JsonlCallback(FlatLogger):
 
     Args:
         log_path: the ``.jsonl`` file; checked for writability now, created on the first write.
-        flush_every: non-forced calls between hand-overs to the OS; ``0`` means only at forced writes, ``save``,
-            ``close`` (or 16384 held lines).
+        flush_every: non-forced calls held before they are handed to the OS; ``0`` means only at forced writes,
+            ``save``, ``close`` (or 16384 held lines).
 
     Raises:
         ValueError: negative ``flush_every``, or a ``log_path`` that cannot be written.
@@ -205,9 +206,10 @@ class JsonlCallback(FlatLogger):
         check_writable_file("log_path", path)
         self.log_path = path
         self.flush_every = check_flush_every(flush_every)
-        self._n_written = 0
+        self._n_written = 0  # non-forced calls since the last hand-over to the OS
         self._lightning_calls = 0
         self._writer = _JsonlWriter(path)
+        self._held = self._writer.held  # the same list, cleared in place at each hand-over
 
     def __call__(self, data_dict: Mapping[str, Any], tag: str, counter: float, force: bool = False) -> None:
         """Write one record ``{"step": int(counter), "tag": tag, "metrics": data_dict as floats}``.
@@ -223,10 +225,13 @@ class JsonlCallback(FlatLogger):
         """
         if getattr(rank_zero_only, "rank", 0):  # other ranks write nothing (inline: a decorator costs a call)
             return
-        try:
-            step = int(counter)
-        except (TypeError, ValueError, OverflowError):
-            raise counter_error(counter, tag, "a finite number") from None
+        if type(counter) is int:
+            step = counter
+        else:
+            try:
+                step = int(counter)
+            except (TypeError, ValueError, OverflowError):
+                raise counter_error(counter, tag, "a finite number") from None
         # This runs on every env step. Values whose sum is a Python float are plain numbers: held as given,
         # converted at the flush. Anything else (tensors, numpy values, text) is converted now, so a tensor the
         # caller changes in place later keeps this call's value, and a value that is not a number fails here.
@@ -237,22 +242,28 @@ class JsonlCallback(FlatLogger):
         if type(total) is not float:
             values, _ = metric_numbers(data_dict, tag)  # raises, naming the tag and key
             data_dict = dict(zip(data_dict, values))
-        held = self._writer.held
+        held = self._held
         held.append((tag, tuple(data_dict), step, tuple(data_dict.values())))
         if force:
-            self._writer.flush()
+            self._hand_over()
             return
         self._n_written += 1
-        if (self.flush_every and self._n_written % self.flush_every == 0) or len(held) >= _MAX_HELD_LINES:
-            self._writer.flush()
+        if self._n_written == self.flush_every or len(held) >= _MAX_HELD_LINES:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Hand every held line to the OS; the next ``flush_every`` non-forced calls are counted from here."""
+        self._n_written = 0
+        self._writer.flush()
 
     def reset(self) -> None:
-        """Zero the non-forced call count; held lines and the file stay."""
+        """Start counting ``flush_every`` calls again; held lines and the file stay."""
         self._n_written = 0
 
     @rank_zero_only
     def close(self) -> None:
         """Hand held lines to the OS and close the file (a later call reopens it in append mode)."""
+        self._n_written = 0
         self._writer.close()
 
     @property
@@ -275,8 +286,8 @@ class JsonlCallback(FlatLogger):
             step = self._lightning_calls
         self._lightning_calls += 1
         values, _ = metric_numbers(metrics, LIGHTNING_TAG)
-        self._writer.held.append((LIGHTNING_TAG, tuple(metrics), int(step), values))
-        self._writer.flush()
+        self._held.append((LIGHTNING_TAG, tuple(metrics), int(step), values))
+        self._hand_over()
 
     @override
     @rank_zero_only
@@ -290,13 +301,13 @@ class JsonlCallback(FlatLogger):
             "params": {k: str(v) for k, v in flat.items() if not is_number(v)},
         }
         self._writer.hold_line(json.dumps(record) + "\n")
-        self._writer.flush()
+        self._hand_over()
 
     @override
     @rank_zero_only
     def save(self) -> None:
         """Hand held lines to the OS."""
-        self._writer.flush()
+        self._hand_over()
 
     @override
     @rank_zero_only

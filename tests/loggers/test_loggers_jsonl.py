@@ -161,6 +161,22 @@ def test_forced_records_do_not_count_toward_flush_every(tmp_path):
     log.close()
 
 
+def test_a_forced_write_starts_the_flush_every_count_again(tmp_path):
+    # A forced write hands over every held line, so the next flush_every calls are counted from it: a non-forced
+    # line never waits for more than flush_every calls, and no write is made for lines a forced one just took.
+    path = tmp_path / "metrics.jsonl"
+    log = JsonlCallback(path, flush_every=3)
+    log({"loss": 1.0}, "agents/run_0", 1)
+    log({"loss": 2.0}, "agents/run_0", 2)
+    log({"ep_return": 9.0}, "ep_return/run_0", 2, force=True)
+    log({"loss": 3.0}, "agents/run_0", 3)
+    log({"loss": 4.0}, "agents/run_0", 4)
+    assert [r["step"] for r in read_jsonl(path)] == [1, 2, 2]
+    log({"loss": 5.0}, "agents/run_0", 5)
+    assert [r["step"] for r in read_jsonl(path)] == [1, 2, 2, 3, 4, 5]
+    log.close()
+
+
 def test_reset_restarts_the_flush_count(tmp_path):
     path = tmp_path / "metrics.jsonl"
     log = JsonlCallback(path, flush_every=2)
