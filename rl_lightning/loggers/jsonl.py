@@ -209,7 +209,6 @@ class JsonlCallback(FlatLogger):
         self._n_written = 0  # non-forced calls since the last hand-over to the OS
         self._lightning_calls = 0
         self._writer = _JsonlWriter(path)
-        self._held = self._writer.held  # the same list, cleared in place at each hand-over
 
     def __call__(self, data_dict: Mapping[str, Any], tag: str, counter: float, force: bool = False) -> None:
         """Write one record ``{"step": int(counter), "tag": tag, "metrics": data_dict as floats}``.
@@ -242,7 +241,7 @@ class JsonlCallback(FlatLogger):
         if type(total) is not float:
             values, _ = metric_numbers(data_dict, tag)  # raises, naming the tag and key
             data_dict = dict(zip(data_dict, values))
-        held = self._held
+        held = self._writer.held
         held.append((tag, tuple(data_dict), step, tuple(data_dict.values())))
         if force:
             self._hand_over()
@@ -286,7 +285,7 @@ class JsonlCallback(FlatLogger):
             step = self._lightning_calls
         self._lightning_calls += 1
         values, _ = metric_numbers(metrics, LIGHTNING_TAG)
-        self._held.append((LIGHTNING_TAG, tuple(metrics), int(step), values))
+        self._writer.held.append((LIGHTNING_TAG, tuple(metrics), int(step), values))
         self._hand_over()
 
     @override
