@@ -42,7 +42,7 @@ from rl_lightning.module import AgentModule
 from rl_lightning.preflight import check_can_create_dir, check_writable_dir, preflight
 from rl_lightning.protocol import check_agent
 from rl_lightning.resume import load_checkpoint_entry
-from rl_lightning.seeding import run_seed
+from rl_lightning.seeding import capture_global_rng, restore_global_rng, run_seed
 from rl_lightning.validation import COMPAT_MODES, check_bool, check_budget, check_choice, check_int
 
 __all__ = ["OnlineTrainer"]
@@ -119,7 +119,8 @@ class OnlineTrainer:
                              "or config=None.")
         if checkpoint_interval is not None and (isinstance(checkpoint_interval, bool) or not isinstance(
                 checkpoint_interval, (int, float)) or checkpoint_interval < 0):
-            raise ValueError(f"checkpoint_interval must be a number of seconds >= 0 or None, got {checkpoint_interval!r}.")
+            raise ValueError(f"checkpoint_interval must be a number of seconds >= 0 or None, "
+                             f"got {checkpoint_interval!r}.")
         if args is not None and not isinstance(args, (argparse.Namespace, dict)):
             raise TypeError(f"args must be an argparse.Namespace, a dict or None; got {type(args).__name__}.")
         self._env_is_factory = callable(env)
@@ -237,7 +238,18 @@ class OnlineTrainer:
         # Run 1 is built first so that a broken env or agent is reported before any file is written.
         first_seed = run_seed(1, seed_offset, num_episodes, total_steps)
         env, agent = self._build_run(1)
-        preflight(env, agent, first_seed, self.train, tuning_hp)
+        # The check steps a second env from the factory rather than a copy of the run's (see preflight); it is
+        # built with the global random generators put back afterwards, so the run sees them as if it were not.
+        check_env = None
+        if self._env_is_factory:
+            rng = capture_global_rng()
+            try:
+                check_env = as_vector_env(self._make_env())
+            except Exception:  # noqa: BLE001 - a factory that cannot build twice: the check copies the run's env
+                check_env = None
+            finally:
+                restore_global_rng(rng)
+        preflight(env, agent, first_seed, self.train, tuning_hp, check_env=check_env)
         config_bytes = self._read_config()
         if self.exp_dir is not None:
             check_writable_dir("exp_dir", self.exp_dir)

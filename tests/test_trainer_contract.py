@@ -313,6 +313,74 @@ def test_instances_instead_of_factories(tmp_path):
     assert [len(r) for r in runs] == [3, 3]
 
 
+def test_the_check_before_run_1_leaves_the_runs_env_and_agent_untouched(tmp_path):
+    import gymnasium as gym
+
+    from rl_lightning.testing import CountingEnv
+
+    # Before any file is written, one reset, act and env.step check the env and agent on stand-ins: a second env
+    # from the env factory (a copy of the run's env would step more slowly for the whole run on Python 3.11) and a
+    # copy of the agent that refers to that second env. The run's env and agent are the ones built for it, and the
+    # trained agent's calls are exactly the run's own.
+    built_envs, built_agents, copied = [], [], []
+
+    class EnvThatNoticesCopies(gym.vector.SyncVectorEnv):
+        def __deepcopy__(self, memo):
+            copied.append(self)
+            return EnvThatNoticesCopies([lambda: CountingEnv(), lambda: CountingEnv()])
+
+    def make_env():
+        built_envs.append(EnvThatNoticesCopies([lambda: CountingEnv(), lambda: CountingEnv()]))
+        return built_envs[-1]
+
+    def make_agent(env):
+        built_agents.append(RecordingAgent())
+        built_agents[-1].env = env
+        return built_agents[-1]
+
+    trainer = OnlineTrainer(make_env, make_agent, exp_dir=tmp_path / "factories", progress=False)
+    trainer.call_back = EmptyCallBack()
+    runs = trainer.multi_run(1, total_steps=20, seed_offset=0)
+
+    run_env, check_env = built_envs
+    assert copied == []
+    assert trainer.env is run_env and trainer.agent is built_agents[0] and trainer.agent.env is run_env
+    assert check_env.closed
+    assert trainer.agent.calls[:3] == ["reset", "train", "set_num_env"]
+
+    agent = RecordingAgent()
+    from_instances = OnlineTrainer(make_counting_vec_env(2)(), agent, exp_dir=tmp_path / "instances", progress=False)
+    from_instances.call_back = EmptyCallBack()
+    instance_runs = from_instances.multi_run(1, total_steps=20, seed_offset=0)
+    assert from_instances.agent is agent and agent.calls == trainer.agent.calls
+    assert [_comparable(e) for e in instance_runs[0]] == [_comparable(e) for e in runs[0]]
+
+
+def test_a_factory_that_hands_out_one_env_has_it_checked_on_a_copy(tmp_path):
+    # A second call of such a factory returns the run's own env: the check must not reset, step or close it.
+    from rl_lightning.testing import CountingEnv
+
+    seen = []
+
+    class EnvThatNotesCalls(CountingEnv):
+        def reset(self, **kwargs):
+            seen.append(("reset", self))
+            return super().reset(**kwargs)
+
+        def close(self):
+            seen.append(("close", self))
+            super().close()
+
+    shared = EnvThatNotesCalls()
+    trainer = OnlineTrainer(lambda: shared, lambda env: RecordingAgent(), exp_dir=tmp_path / "exp", progress=False)
+    trainer.call_back = EmptyCallBack()
+    trainer.multi_run(1, total_steps=20, seed_offset=0)
+
+    calls = [name for name, env in seen if env is shared]
+    assert calls[0] == "reset" and calls[-1] == "close" and calls.count("close") == 1  # the run's own calls only
+    assert trainer.env.envs[0] is shared
+
+
 def test_rerun_into_a_used_exp_dir_moves_the_earlier_results_aside(tmp_path):
     _trainer(tmp_path).multi_run(1, total_steps=20, seed_offset=0, checkpoint_freq=0)
     first = OnlineTrainer.load_run_metrics(tmp_path / "exp", 1)
