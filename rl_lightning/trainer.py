@@ -66,7 +66,8 @@ class OnlineTrainer:
 
     Args:
         env: a vector env, a plain ``gymnasium.Env`` (wrapped into a one-sub-env ``SyncVectorEnv``), or a
-            zero-argument factory of either. Factories give every run a fresh env and allow ``num_workers > 1``.
+            zero-argument factory of either. Factories give every run a fresh env and allow ``num_workers > 1``;
+            ``multi_run`` calls a factory once more, for the env it checks before writing any file.
         agent: a seed-protocol agent, or a factory ``agent(vector_env)``.
         exp_dir: folder for metrics, agent files, ``config.py``, ``args.yaml`` and logs; created when needed.
         train: ``True`` trains; ``False`` acts greedily without updates (a loaded agent keeps its weights).
