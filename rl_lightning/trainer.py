@@ -247,7 +247,7 @@ class OnlineTrainer:
             try:
                 check_env = as_vector_env(self._make_env())
             except Exception:  # noqa: BLE001 - a factory that cannot build twice: the check copies the run's env
-                check_env = None
+                pass
             finally:
                 restore_global_rng(rng)
         preflight(env, agent, first_seed, self.train, tuning_hp, check_env=check_env)
