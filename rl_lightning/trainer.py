@@ -68,7 +68,8 @@ class OnlineTrainer:
         env: a vector env, a plain ``gymnasium.Env`` (wrapped into a one-sub-env ``SyncVectorEnv``), or a
             zero-argument factory of either. Factories give every run a fresh env and allow ``num_workers > 1``;
             ``multi_run`` calls a factory once more, for the env it checks before writing any file.
-        agent: a seed-protocol agent, or a factory ``agent(vector_env)``.
+        agent: a seed-protocol agent, or a factory ``agent(vector_env)``; with an env factory too, ``multi_run``
+            calls it once more, on the env it checks.
         exp_dir: folder for metrics, agent files, ``config.py``, ``args.yaml`` and logs; created when needed.
         train: ``True`` trains; ``False`` acts greedily without updates (a loaded agent keeps its weights).
         config: path of a config file copied to ``exp_dir/config.py``.
@@ -239,18 +240,11 @@ class OnlineTrainer:
         # Run 1 is built first so that a broken env or agent is reported before any file is written.
         first_seed = run_seed(1, seed_offset, num_episodes, total_steps)
         env, agent = self._build_run(1)
-        # The check steps a second env from the factory rather than a copy of the run's (see preflight); it is
-        # built with the global random generators put back afterwards, so the run sees them as if it were not.
-        check_env = None
-        if self._env_is_factory:
-            rng = capture_global_rng()
-            try:
-                check_env = as_vector_env(self._make_env())
-            except Exception:  # noqa: BLE001 - a factory that cannot build twice: the check copies the run's env
-                pass
-            finally:
-                restore_global_rng(rng)
-        preflight(env, agent, first_seed, self.train, tuning_hp, check_env=check_env)
+        # The check runs on a second env and agent from the factories rather than on copies of the run's (see
+        # preflight), built with the global random generators put back afterwards, so the run sees them as if it
+        # were not.
+        check_env, check_agent = self._check_stand_ins(agent)
+        preflight(env, agent, first_seed, self.train, tuning_hp, check_env=check_env, check_agent=check_agent)
         config_bytes = self._read_config()
         if self.exp_dir is not None:
             check_writable_dir("exp_dir", self.exp_dir)
@@ -281,6 +275,27 @@ class OnlineTrainer:
                 pickle.dump(results, f)
         self.call_back.close()
         return results
+
+    def _check_stand_ins(self, agent: Any) -> tuple:
+        """``(env, agent)`` for the check before run 1, each built by the user's factory where there is one (the
+        agent on that env), else ``None``; ``None`` too where a factory fails or hands out the run's agent."""
+        if not self._env_is_factory:
+            return None, None
+        check_env = check_agent = None
+        rng = capture_global_rng()
+        try:
+            check_env = as_vector_env(self._make_env())
+            if self._agent_is_factory:
+                check_agent = self._make_agent(check_env)
+        except Exception:  # noqa: BLE001 - a factory that cannot build twice: the check copies what it lacks
+            pass
+        finally:
+            restore_global_rng(rng)
+        if check_agent is agent:  # e.g. an agent instance that returns itself when called
+            check_agent = None
+        if check_agent is not None and getattr(agent, "dump_path", None) is not None:
+            check_agent.dump_path = agent.dump_path
+        return check_env, check_agent
 
     def _build_run(self, run_idx: int) -> tuple:
         """A run's fresh env and agent, checked before use."""

@@ -319,9 +319,9 @@ def test_the_check_before_run_1_leaves_the_runs_env_and_agent_untouched(tmp_path
     from rl_lightning.testing import CountingEnv
 
     # Before any file is written, one reset, act and env.step check the env and agent on stand-ins: a second env
-    # from the env factory (a copy of the run's env would step more slowly for the whole run on Python 3.11) and a
-    # copy of the agent that refers to that second env. The run's env and agent are the ones built for it, and the
-    # trained agent's calls are exactly the run's own.
+    # from the env factory and a second agent from the agent factory, built on that env. Copies of the run's own
+    # would run more slowly for the whole run on Python 3.11 (copying reads an object's __dict__). The run's env
+    # and agent are the ones built for it, and the trained agent's calls are exactly the run's own.
     built_envs, built_agents, copied = [], [], []
 
     class EnvThatNoticesCopies(gym.vector.SyncVectorEnv):
@@ -329,12 +329,17 @@ def test_the_check_before_run_1_leaves_the_runs_env_and_agent_untouched(tmp_path
             copied.append(self)
             return EnvThatNoticesCopies([lambda: CountingEnv(), lambda: CountingEnv()])
 
+    class AgentThatNoticesCopies(RecordingAgent):
+        def __deepcopy__(self, memo):
+            copied.append(self)
+            return AgentThatNoticesCopies()
+
     def make_env():
         built_envs.append(EnvThatNoticesCopies([lambda: CountingEnv(), lambda: CountingEnv()]))
         return built_envs[-1]
 
     def make_agent(env):
-        built_agents.append(RecordingAgent())
+        built_agents.append(AgentThatNoticesCopies())
         built_agents[-1].env = env
         return built_agents[-1]
 
@@ -343,17 +348,46 @@ def test_the_check_before_run_1_leaves_the_runs_env_and_agent_untouched(tmp_path
     runs = trainer.multi_run(1, total_steps=20, seed_offset=0)
 
     run_env, check_env = built_envs
+    run_agent, check_agent = built_agents
     assert copied == []
-    assert trainer.env is run_env and trainer.agent is built_agents[0] and trainer.agent.env is run_env
+    assert trainer.env is run_env and trainer.agent is run_agent and run_agent.env is run_env
+    assert check_agent.env is check_env and check_agent.calls == ["reset", "set_num_env", "act"]
     assert check_env.closed
-    assert trainer.agent.calls[:3] == ["reset", "train", "set_num_env"]
+    assert run_agent.calls[:3] == ["reset", "train", "set_num_env"]
 
     agent = RecordingAgent()
     from_instances = OnlineTrainer(make_counting_vec_env(2)(), agent, exp_dir=tmp_path / "instances", progress=False)
     from_instances.call_back = EmptyCallBack()
     instance_runs = from_instances.multi_run(1, total_steps=20, seed_offset=0)
-    assert from_instances.agent is agent and agent.calls == trainer.agent.calls
+    assert from_instances.agent is agent and agent.calls == run_agent.calls
     assert [_comparable(e) for e in instance_runs[0]] == [_comparable(e) for e in runs[0]]
+
+
+def test_an_agent_factory_that_cannot_build_a_second_agent_has_the_run_agent_checked_on_a_copy(tmp_path):
+    # A callable agent that hands out itself (as an nn.Module agent does when called), or a factory that fails on
+    # its second call: the check acts with a copy, so the run's agent sees only the run's own calls.
+    class AgentThatIsItsFactory(RecordingAgent):
+        def __call__(self, env):
+            return self
+
+    agent = AgentThatIsItsFactory()
+    trainer = OnlineTrainer(make_counting_vec_env(2), agent, exp_dir=tmp_path / "itself", progress=False)
+    trainer.call_back = EmptyCallBack()
+    trainer.multi_run(1, total_steps=20, seed_offset=0)
+    assert trainer.agent is agent and agent.calls[:3] == ["reset", "train", "set_num_env"]
+
+    built = []
+
+    def make_agent_once(env):
+        if built:
+            raise RuntimeError("this factory builds one agent")
+        built.append(RecordingAgent())
+        return built[-1]
+
+    trainer = OnlineTrainer(make_counting_vec_env(2), make_agent_once, exp_dir=tmp_path / "once", progress=False)
+    trainer.call_back = EmptyCallBack()
+    trainer.multi_run(1, total_steps=20, seed_offset=0)
+    assert trainer.agent is built[0] and built[0].calls == agent.calls
 
 
 def test_a_factory_that_hands_out_one_env_has_it_checked_on_a_copy(tmp_path):
