@@ -415,10 +415,15 @@ class AgentModule(pl.LightningModule):
     def _agent_call_back(self, data: dict) -> None:
         self.call_back(data, self._agent_tag, self.rollout.env_steps * self._world_size)
 
-    def on_vector_step(self, env_steps: int) -> None:
-        if self.checkpoint_freq and self.total_steps > 0:
-            self.state.checkpoint_counter += self.rollout.num_envs
-            self._maybe_periodic_checkpoint(env_steps)
+    @property
+    def on_vector_step(self) -> Optional[Callable[[int], None]]:
+        """The rollout's per-vector-step call: counting env steps towards the periodic agent files of step mode;
+        ``None`` (nothing per step) otherwise."""
+        return self._count_checkpoint_steps if self.checkpoint_freq and self.total_steps > 0 else None
+
+    def _count_checkpoint_steps(self, env_steps: int) -> None:
+        self.state.checkpoint_counter += self.rollout.num_envs
+        self._maybe_periodic_checkpoint(env_steps)
 
     def on_episode_end(self, episode: dict, sub_env: int) -> None:
         """The seed trainer's per-episode work, in its order, at the vector step the episode finished on.

@@ -51,8 +51,7 @@ class _GreedyDriver:
                 env_steps: int) -> None:
         return None
 
-    def on_vector_step(self, env_steps: int) -> None:
-        """Nothing per step."""
+    on_vector_step = None  # nothing per vector step
 
     def on_episode_end(self, episode: dict, sub_env: int) -> None:
         self.episodes.append(episode)

@@ -115,7 +115,7 @@ class EpisodeTracker:
 
         ``observation`` is the batch *before* the step (what the transition starts from).
         """
-        rewards = extract_actual_rewards(info, reward)
+        rewards = extract_actual_rewards(info, reward) if info else reward  # most steps' info is empty
         if counted is None:  # the hot path: every sub-env's step belongs to its episode
             if self.record_actions:
                 for actions, a in zip(self.actions, action):

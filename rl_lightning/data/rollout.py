@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Protocol
+from typing import Any, Callable, Iterator, Optional, Protocol
 
 import cloudpickle
 import numpy as np
@@ -48,8 +48,9 @@ class RolloutDriver(Protocol):
                 env_steps: int) -> Optional[list]:
         """After ``env.step``: learn from the step; return the agent's ``log()`` entries or ``None``."""
 
-    def on_vector_step(self, env_steps: int) -> None:
-        """After the step is recorded, before finished episodes are handled."""
+    #: Called with the run's env steps after each vector step is recorded, before finished episodes are handled;
+    #: ``None`` where the driver has nothing to do per vector step (read once per segment).
+    on_vector_step: Optional[Callable[[int], None]]
 
     def on_episode_end(self, episode: dict, sub_env: int) -> None:
         """A sub-env's episode finished on this vector step; ``episode`` is its episode dict."""
@@ -143,6 +144,15 @@ class RolloutDataset(IterableDataset):
             return self.env_steps * self.world_size >= self.total_steps
         return self.episodes_done >= self.num_episodes
 
+    def _vector_steps_left(self) -> int:
+        """Vector steps the next segment may take: ``segment_steps``, fewer where the step budget ends first (none
+        once a budget is spent)."""
+        if self.total_steps <= 0:
+            return 0 if self.budget_reached else self.segment_steps
+        per_vector_step = self.num_envs * self.world_size
+        left = self.total_steps - self.env_steps * self.world_size
+        return max(0, min(self.segment_steps, -(-left // per_vector_step)))
+
     def attach(self, driver: RolloutDriver) -> None:
         """Set who acts and learns at each vector step."""
         self.driver = driver
@@ -196,9 +206,12 @@ class RolloutDataset(IterableDataset):
                                                         driver.on_episode_end)
         skips_reset_steps = self._skips_reset_steps
         renders = self.render_mode is not None
+        # The budget is checked once here for steps; an episode budget can only be reached where an episode ends.
+        counts_episodes = self.total_steps <= 0
+        last_step = self._vector_steps_left()
         episodes: list = []
         vector_steps = 0
-        while vector_steps < self.segment_steps and not self.budget_reached:
+        while vector_steps < last_step:
             observation = self._observation
             self.stage = "agent.act"
             action = act(observation)
@@ -224,7 +237,8 @@ class RolloutDataset(IterableDataset):
             if entries is not None:
                 tracker.add_logs(entries, counted)
             self.stage = "the step's bookkeeping"
-            on_vector_step(self.env_steps)
+            if on_vector_step is not None:
+                on_vector_step(self.env_steps)
             self._observation = next_observation
             vector_steps += 1
             ended = np.asarray(terminated).tolist()
@@ -249,6 +263,8 @@ class RolloutDataset(IterableDataset):
                 # Raised between vector steps, so a checkpoint taken now is a consistent state.
                 self.interrupt_requested = False
                 raise KeyboardInterrupt
+            if any_done and counts_episodes and self.episodes_done >= self.num_episodes:
+                break
         return Segment(episodes, vector_steps, self.env_steps, self.episodes_done, self.budget_reached)
 
     # ------------------------------------------------------------------ checkpoints
