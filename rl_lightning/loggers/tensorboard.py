@@ -37,7 +37,7 @@ class TBCallBack(_TensorBoardLoggerBase):
     Written points reach the event file in batches: with the first write a second or more after the oldest one
     waiting, or at :meth:`save`/:meth:`close`. Each keeps its step and the wall time at which it was written, so
     the event file holds what writing each at once would give, for far less work. Events are written in this
-    thread through tensorboard's ``RecordWriter``, not through ``SummaryWriter``'s background thread, which costs
+    thread, framed as tensorboard frames them, not through ``SummaryWriter``'s background thread, which costs
     about three times as much per event; :attr:`experiment` still gives a ``SummaryWriter`` for images and other
     summaries. The event file is created on the first write.
 

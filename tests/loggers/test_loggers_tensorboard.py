@@ -167,6 +167,34 @@ def test_keys_of_one_forced_call_are_written_together(tmp_path):
     }
 
 
+def test_the_event_file_is_framed_byte_for_byte_as_tensorboards_own_record_writer_frames_it(tmp_path):
+    import io
+    import struct
+
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    # The records carry checksums computed in C (google-crc32c), not with tensorboard's pure-Python CRC32C.
+    tb = TBCallBack(tmp_path, flush_every=2)
+    for step in range(1, 40):
+        tb({"loss": 1.0 / step, "q": step * 1e-3}, "agents/run_0", step)
+        tb({"ep_return": float(step)}, "ep_return/run_0", step * 10, force=True)
+    tb.close()
+    (path,) = event_files(tmp_path)
+    written = path.read_bytes()
+
+    payloads, at = [], 0
+    while at < len(written):
+        (length,) = struct.unpack("<Q", written[at:at + 8])
+        payloads.append(written[at + 12:at + 12 + length])
+        at += 12 + length + 4
+    reference = io.BytesIO()
+    reference.close = lambda: None
+    record_writer = RecordWriter(reference)
+    for payload in payloads:
+        record_writer.write(payload)
+    assert len(payloads) > 40 and written == reference.getvalue()
+
+
 def test_nan_and_inf_are_written_as_such(tmp_path):
     tb = TBCallBack(tmp_path, flush_every=1)
     tb({"loss": float("nan"), "grad": float("inf")}, "agents/run_0", 1)
