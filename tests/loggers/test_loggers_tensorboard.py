@@ -9,6 +9,8 @@ import cloudpickle
 import pytest
 import torch
 from logfiles import event_files, read_scalars, read_wall_times
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.summary_pb2 import Summary
 
 from rl_lightning.loggers import BasicCallBack, TBCallBack
 
@@ -193,6 +195,29 @@ def test_the_event_file_is_framed_byte_for_byte_as_tensorboards_own_record_write
     for payload in payloads:
         record_writer.write(payload)
     assert len(payloads) > 40 and written == reference.getvalue()
+    # The events themselves are encoded without protobuf's message objects, to the bytes protobuf would give.
+    assert all(Event.FromString(payload).SerializeToString() == payload for payload in payloads)
+
+
+def test_scalar_events_are_encoded_exactly_as_protobuf_encodes_them():
+    import random
+
+    from rl_lightning.loggers._tensorboard_common import scalar_event
+
+    rng = random.Random(0)
+    edge_values = [0.0, -0.0, math.nan, -math.inf, math.inf, 1e300, -1e300, 3.4028236e38, 2.0**-150, 1e-300]
+    edge_steps = [0, 1, -1, 127, 128, 16384, 2**31, 2**63 - 1, -(2**63)]
+    tags = ["", "a", "ep_return/run_1/ep_return", "é/ü" + "x" * 200]
+    for _ in range(3000):
+        values = [(rng.choice(tags), rng.choice(edge_values) if rng.random() < 0.5 else rng.uniform(-1e6, 1e6))
+                  for _ in range(rng.randint(0, 4))]
+        step = rng.choice(edge_steps) if rng.random() < 0.5 else rng.randint(-10**12, 10**12)
+        wall_time = rng.choice([0.0, -0.0, 1764750000.123456, rng.random() * 2e9])
+        reference = Event(wall_time=wall_time, step=step, summary=Summary(
+            value=[Summary.Value(tag=tag, simple_value=value) for tag, value in values]))
+        assert scalar_event(wall_time, step, values) == reference.SerializeToString(), (wall_time, step, values)
+    with pytest.raises(ValueError, match="int64"):
+        scalar_event(1.0, 2**63, [("a", 1.0)])
 
 
 def test_nan_and_inf_are_written_as_such(tmp_path):
