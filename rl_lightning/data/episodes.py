@@ -130,20 +130,26 @@ class EpisodeTracker:
                 returns += rewards
             self._vector_steps += 1
             return
-        envs = counted.nonzero()[0]
+        # A reset step is in progress in one or a few sub-envs: Python loops over the flags, as on the hot path.
+        flags = counted.tolist()
         if self.record_actions:
-            for i in envs:
-                self.actions[i].append(action[i])
+            for actions, a, joins in zip(self.actions, action, flags):
+                if joins:
+                    actions.append(a)
         if self.record_transitions:
-            self._record_transitions(envs, observation, action, reward, terminated, truncated)
+            self._record_transitions(counted.nonzero()[0], observation, action, reward, terminated, truncated)
         returns = self.returns
         if isinstance(returns, array):
-            for i, r in zip(envs.tolist(), np.asarray(rewards)[envs].tolist()):
-                returns[i] += r
+            for i, (r, joins) in enumerate(zip(np.asarray(rewards).tolist(), flags)):
+                if joins:
+                    returns[i] += r
         else:
             returns += np.where(counted, rewards, 0)
         self._vector_steps += 1
-        self._starts += ~counted
+        starts = self._starts
+        for i, joins in enumerate(flags):
+            if not joins:
+                starts[i] += 1  # the reset step joins no episode: the next one starts a step later
 
     def _record_transitions(self, envs: Any, observation: Any, action: Any, reward: np.ndarray,
                             terminated: np.ndarray, truncated: np.ndarray) -> None:
