@@ -263,7 +263,7 @@ class RolloutDataset(IterableDataset):
                 # Raised between vector steps, so a checkpoint taken now is a consistent state.
                 self.interrupt_requested = False
                 raise KeyboardInterrupt
-            if any_done and counts_episodes and self.episodes_done >= self.num_episodes:
+            if any_done and counts_episodes and self.budget_reached:
                 break
         return Segment(episodes, vector_steps, self.env_steps, self.episodes_done, self.budget_reached)
 
