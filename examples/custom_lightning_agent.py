@@ -5,7 +5,7 @@
 
 A ``LightningAgent`` is a ``torch.nn.Module``: AgentModule registers its networks and optimizers, so
 Lightning's precision, DDP and checkpointing apply, and each gradient step goes through
-``manual_backward`` and Lightning's optimizer wrapper (``self._gradient_step``). What a subclass writes:
+``manual_backward`` and Lightning's optimizer wrapper (``self.gradient_step``). What a subclass writes:
 
 * a frozen ``Params`` dataclass of its hyperparameters (checked when built; ``set_hp`` changes them);
 * ``__init__``: networks, optimizers in ``self.optimizer_list``, then ``self.reset(0)``;
@@ -51,6 +51,7 @@ class ActorCritic(LightningAgent):
 
     params_class = ActorCriticParams
     structural_params = ("hidden",)
+    lockstep_updates = True  # one gradient step every vector step: the same on every DDP rank
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space,
                  params: Optional[ActorCriticParams] = None, num_envs: int = 1, **hp: Any):
@@ -99,7 +100,7 @@ class ActorCritic(LightningAgent):
         log_prob = torch.log_softmax(self.policy(hidden), -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         advantage = (target - value).detach()
         loss = ((-log_prob * advantage + 0.5 * (target - value) ** 2) * real).sum() / real.sum().clamp(min=1)
-        self._gradient_step(self.optimizer, loss)  # manual_backward + Lightning's optimizer step when attached
+        self.gradient_step(self.optimizer, loss)  # manual_backward + Lightning's optimizer step when attached
         if call_back is not None and self.env_steps % 1000 < self.num_envs:
             call_back({"loss": float(loss), "value": float(value.mean())})
 

@@ -8,7 +8,7 @@ LightningModule), :class:`RolloutDataset` (vector-env steps as rollout segments)
 import logging as _logging
 
 from rl_lightning.callbacks import EpisodeProgressBar
-from rl_lightning.data import RolloutDataset, Segment
+from rl_lightning.data import EnvDataModule, RolloutDataset, Segment
 from rl_lightning.loggers import BasicCallBack, EmptyCallBack, JsonlCallback, TBCallBack
 from rl_lightning.module import AgentModule
 from rl_lightning.protocol import SeedAgent, check_agent
@@ -18,6 +18,7 @@ __all__ = [
     "OnlineTrainer",
     "AgentModule",
     "RolloutDataset",
+    "EnvDataModule",
     "Segment",
     "SeedAgent",
     "check_agent",

@@ -8,13 +8,29 @@ episode happens at the vector step the episode finished on: the metrics stream, 
 snapshot, the ``ep_return``/``ep_length`` callback and the periodic checkpoint. Per-episode logging goes
 straight to the ``call_back`` logger, bypassing ``self.log``'s per-call machinery.
 
-The module stops the fit itself when the budget is spent (``trainer.should_stop``), so
-``lightning.pytorch.Trainer().fit(AgentModule(...))`` ends at the run's budget whatever ``max_epochs`` is.
+How Lightning's concepts map onto a run (the README's table says the same):
+
+- **epoch**: ``steps_per_epoch`` env steps, rounded up to whole segments (the dataset's ``len``); epoch-end
+  callbacks, validation, LR schedulers and ``on_epoch`` metrics follow it.
+- **training metrics**: ``train/ep_return`` (mean), ``train/ep_return_min``, ``train/ep_return_max``,
+  ``train/ep_length``, ``train/episodes``, ``train/env_steps``, ``train/env_steps_per_s`` through ``self.log``
+  once per segment, aggregated per epoch over the episodes that finished in it.
+- **validation / test**: greedy episodes on a separate evaluation env (``val_episodes`` of them, sub-env ``i``
+  reset with ``val_seed + i``; test with ``val_seed + 1_000_000 + i``), logged as ``val/ep_return`` (mean),
+  ``val/ep_return_std``, ``val/ep_length`` and ``test/...``. Global RNGs are put back afterwards, so a run with
+  validation collects exactly what it would collect without.
+- **global_step**: a Lightning-native agent's optimizer steps; a seed-protocol agent (whose optimizers Lightning
+  cannot see) advances it once per segment, so ``max_steps`` and ``ModelCheckpoint`` schedules count segments.
+- **stop**: the module stops the fit itself when the budget is spent (``trainer.should_stop``), so a run ends at
+  its budget with ``max_epochs=-1``; any other stop (``max_time``, ``max_steps``, ``max_epochs``, callbacks) ends
+  between segments and the run continues from ``fit(..., ckpt_path="last")``.
 """
 
 from __future__ import annotations
 
+import copy
 import os
+import warnings
 from time import perf_counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Union
@@ -22,19 +38,27 @@ from typing import Any, Callable, Iterator, Optional, Union
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from rl_lightning.data.envs import EnvLike, as_vector_env
-from rl_lightning.data.rollout import RolloutDataset, Segment
+from rl_lightning.data.rollout import RolloutDataset, Segment, greedy_episodes
 from rl_lightning.loggers.empty import EmptyCallBack
 from rl_lightning.loggers.fanout import as_call_back
 from rl_lightning.metrics_stream import MetricsStreamWriter, metrics_stream_path
 from rl_lightning.protocol import check_agent, greedy_act
-from rl_lightning.resume import CHECKPOINT_KEY, pack_entry, restore_run, run_checkpoint
+from rl_lightning.resume import (CHECKPOINT_KEY, describe_agent, describe_env, load_hyperparameters, pack_entry,
+                                 rebuild_agent, rebuild_env, restore_agent, restore_run, run_checkpoint)
+from rl_lightning.seeding import capture_global_rng, restore_global_rng
 from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
 from rl_lightning.validation import COMPAT_MODES, check_budget, check_choice, check_int
 
-__all__ = ["AgentModule", "RunState", "DEFAULT_SEGMENT_STEPS", "default_segment_steps"]
+# The rollout dataset's len() is its epoch length in segments, read in the main process (num_workers=0), where
+# Lightning's warning about len() and several loader workers does not apply.
+warnings.filterwarnings("ignore", message=r".*`IterableDataset` has `__len__` defined.*")
+
+__all__ = ["AgentModule", "RunState", "DEFAULT_SEGMENT_STEPS", "DEFAULT_STEPS_PER_EPOCH", "default_segment_steps"]
 
 #: Vector steps per ``training_step`` for agents that do not ask for another length (measured: ~0.9x a bare loop).
 DEFAULT_SEGMENT_STEPS = 128
@@ -45,6 +69,11 @@ DEFAULT_SEGMENT_ENV_STEPS = 4096
 #: The most vector steps a default segment holds (1, 2 or 4 sub-envs), so a slow per-step agent still reaches
 #: Lightning (progress bar, checkpoints, ``max_time``) every few seconds.
 MAX_DEFAULT_SEGMENT_STEPS = 1024
+#: Env steps per Lightning epoch when ``steps_per_epoch`` is not given (rounded up to whole segments): a 100k-step
+#: run has about ten epochs, so epoch-end callbacks, validation and schedulers run several times in a run.
+DEFAULT_STEPS_PER_EPOCH = 10_000
+#: Added to ``val_seed`` for the test loop's sub-env seeds, so test episodes start elsewhere than validation's.
+TEST_SEED_OFFSET = 1_000_000
 
 
 def default_segment_steps(num_envs: int) -> int:
@@ -68,6 +97,8 @@ class RunState:
         checkpoint_counter: episodes (episode mode) or env steps (step mode) since the last periodic file.
         pending: finished episodes not yet written to the metrics stream.
         best_weights: for a Lightning-native agent, its parameters and buffers at the best episode.
+        best_updates: how many times the best snapshot was taken (ties included): a checkpoint of the best agent is
+            due when it changed.
     """
 
     best_return: float = -np.inf
@@ -76,6 +107,7 @@ class RunState:
     checkpoint_counter: int = 0
     pending: list = field(default_factory=list)
     best_weights: Optional[dict] = None
+    best_updates: int = 0
 
 
 def _keep_as_is(item: Any) -> Any:
@@ -119,12 +151,23 @@ class AgentModule(pl.LightningModule):
             someone reads the episode dicts, i.e. with ``dump_metrics`` or ``keep_metrics_in_memory``; a run that
             keeps neither leaves ``actions`` empty and saves the per-step copying. Pass ``True`` where a subclass
             reads the actions of :attr:`Segment.episodes <rl_lightning.data.rollout.Segment>` itself.
+        steps_per_epoch: env steps (summed over sub-envs and DDP ranks) per Lightning epoch, rounded up to whole
+            segments; default :data:`DEFAULT_STEPS_PER_EPOCH`. Epoch-end callbacks, validation and schedulers
+            run at each epoch's end.
+        val_episodes: greedy episodes (across the evaluation env's sub-envs) per validation or test.
+        val_env: the evaluation env (or a factory of it), with as many sub-envs as ``env``; default: the env factory
+            called again, or a copy of an env instance. Built when a validation or test first runs.
+        val_seed: validation resets evaluation sub-env ``i`` with ``val_seed + i`` every time (test: ``val_seed +
+            1_000_000 + i``); default ``seed + 1_000_000``.
+
+    ``env=None`` takes the envs from the datamodule the module is fitted with
+    (``trainer.fit(module, datamodule=EnvDataModule(...))``); the agent factory is then called in ``setup``.
     """
 
     def __init__(
         self,
         agent: Any,
-        env: EnvLike,
+        env: Optional[EnvLike] = None,
         *,
         total_steps: int = 0,
         num_episodes: int = 0,
@@ -143,6 +186,10 @@ class AgentModule(pl.LightningModule):
         segment_steps: Optional[int] = None,
         check_rewards: bool = False,
         record_actions: Optional[bool] = None,
+        steps_per_epoch: Optional[int] = None,
+        val_episodes: int = 5,
+        val_env: Optional[EnvLike] = None,
+        val_seed: Optional[int] = None,
     ):
         super().__init__()
         check_budget(num_episodes, total_steps)
@@ -155,33 +202,20 @@ class AgentModule(pl.LightningModule):
         if record_actions is not None and not isinstance(record_actions, bool):
             raise TypeError(f"record_actions must be True, False or None (record them when the episode dicts are "
                             f"dumped or kept), got {record_actions!r} ({type(record_actions).__name__}).")
+        if segment_steps is not None:
+            check_int("segment_steps", segment_steps, minimum=1)
+        if steps_per_epoch is not None:
+            check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+        check_int("val_episodes", val_episodes, minimum=1)
+        if val_seed is not None:
+            check_int("val_seed", val_seed, minimum=0)
+        if val_env is not None and not callable(val_env):
+            as_vector_env(val_env)  # refuse what is neither an env nor a factory now, not at the first validation
         if record_actions is None:
             record_actions = bool(dump_metrics or keep_metrics_in_memory)
         if (dump_metrics or checkpoint_freq is not None) and exp_dir is None:
             raise ValueError("dump_metrics=True and checkpoint_freq need exp_dir; pass exp_dir='runs/exp1'.")
         self.automatic_optimization = False
-
-        vector_env = as_vector_env(env() if callable(env) else env)
-        agent = agent(vector_env) if callable(agent) else agent
-        self.calls_update = train or compat == "rlbase"
-        check_agent(agent, train=train, tuning_hp=tuning_hp, calls_update=self.calls_update)
-        if segment_steps is None:
-            segment_steps = int(getattr(agent, "segment_steps", default_segment_steps(vector_env.num_envs)))
-        check_int("segment_steps", segment_steps, minimum=1)
-        if isinstance(agent, torch.nn.Module):
-            # A Lightning-native agent: registered, so precision, DDP and checkpoints see its parameters.
-            self.agent = agent
-        else:
-            # A plain object, kept out of nn.Module's registry: Lightning must not move it or call its train().
-            object.__setattr__(self, "agent", agent)
-        self.rollout = RolloutDataset(
-            vector_env, seed=seed, total_steps=total_steps, num_episodes=num_episodes,
-            segment_steps=segment_steps, record_transitions=dump_transitions, record_actions=record_actions,
-            count_reset_steps=compat == "rlbase",
-        )
-        self.rollout.attach(self)
-        self.rollout.check_rewards = check_rewards
-        self.rollout.context = f"run {run_idx}"
         self.seed = seed
         self.run_idx = run_idx
         self.train_agent = train
@@ -193,6 +227,18 @@ class AgentModule(pl.LightningModule):
         self.checkpoint_freq = checkpoint_freq
         self.metrics_dump_every = metrics_dump_every
         self.keep_metrics_in_memory = keep_metrics_in_memory
+        self.steps_per_epoch = DEFAULT_STEPS_PER_EPOCH if steps_per_epoch is None else steps_per_epoch
+        self.val_episodes = val_episodes
+        self.val_seed = seed + TEST_SEED_OFFSET if val_seed is None else val_seed
+        self.calls_update = train or compat == "rlbase"
+        self._rollout_options = dict(total_steps=total_steps, num_episodes=num_episodes, seed=seed,
+                                     segment_steps=segment_steps, dump_transitions=dump_transitions,
+                                     record_actions=record_actions, check_rewards=check_rewards)
+        self._make_agent = agent
+        self._env_source = env
+        self._env_from_datamodule = False
+        self._val_env_source = val_env
+        self._eval_env: Any = None
         self._own_call_back = call_back
         #: The callable every seed-style log call goes through: ``call_back`` plus the Trainer's loggers.
         self.call_back = as_call_back(call_back, [])
@@ -207,29 +253,155 @@ class AgentModule(pl.LightningModule):
         self._add_act_time = self.timer.act.times.append  # called every vector step: no method of ours in between
         self._add_update_time = self.timer.update.times.append
         self._resumed = False
+        self._train_started = False  # on_train_start ran in this fit
         self._run_ended = False  # end_run() done
         self._world_size = 1
         self._global_episodes = 0
+        self._segment_start = perf_counter()
         # Which checkpoint is being written: "last" (the whole state) or "best" (the best episode's agent).
         self.checkpoint_kind = "last"
-        self._act = agent.act
-        self._agent_log = getattr(agent, "log", None)
         self._agent_tag = f"agents/run_{run_idx}"
         self._timing_tag = f"timing/run_{run_idx}"
         self._return_tag = f"ep_return/run_{run_idx}"
         self._length_tag = f"ep_length/run_{run_idx}"
+        self.rollout: Optional[RolloutDataset] = None
+        if env is not None:
+            self._build(env)
+
+    def _build(self, env: EnvLike) -> None:
+        """Build the vector env, the agent (calling the agent factory with the env) and the rollout dataset."""
+        opts = self._rollout_options
+        vector_env = as_vector_env(env() if callable(env) else env)
+        agent = self._make_agent(vector_env) if callable(self._make_agent) else self._make_agent
+        check_agent(agent, train=self.train_agent, tuning_hp=self.tuning_hp, calls_update=self.calls_update)
+        segment_steps = opts["segment_steps"]
+        if segment_steps is None:
+            segment_steps = int(getattr(agent, "segment_steps", default_segment_steps(vector_env.num_envs)))
+        check_int("segment_steps", segment_steps, minimum=1)
+        if isinstance(agent, torch.nn.Module):
+            # A Lightning-native agent: registered, so precision, DDP and checkpoints see its parameters.
+            self.agent = agent
+        else:
+            # A plain object, kept out of nn.Module's registry: Lightning must not move it or call its train().
+            object.__setattr__(self, "agent", agent)
+        self.rollout = RolloutDataset(
+            vector_env, seed=opts["seed"], total_steps=opts["total_steps"], num_episodes=opts["num_episodes"],
+            segment_steps=segment_steps, record_transitions=opts["dump_transitions"],
+            record_actions=opts["record_actions"], count_reset_steps=self.compat == "rlbase",
+        )
+        self.rollout.attach(self)
+        self.rollout.check_rewards = opts["check_rewards"]
+        self.rollout.context = f"run {self.run_idx}"
+        self._set_epoch_length(1)
+        self._act = agent.act
+        self._agent_log = getattr(agent, "log", None)
+        if not self.hparams:
+            # What load_from_checkpoint(path) needs to rebuild the module alone: plain data only, where the env and
+            # agent can be described (a registered env built by gymnasium.make_vec; a built-in agent class).
+            self.save_hyperparameters({
+                "env": describe_env(vector_env), "agent": describe_agent(agent),
+                "total_steps": opts["total_steps"], "num_episodes": opts["num_episodes"], "seed": self.seed,
+                "run_idx": self.run_idx, "train": self.train_agent, "compat": self.compat,
+                "segment_steps": opts["segment_steps"], "steps_per_epoch": self.steps_per_epoch,
+                "val_episodes": self.val_episodes, "val_seed": self.val_seed,
+            })
+
+    def _set_epoch_length(self, world_size: int) -> None:
+        per_segment = self.rollout.segment_steps * self.rollout.num_envs * world_size
+        self.rollout.segments_per_epoch = max(1, -(-self.steps_per_epoch // per_segment))
 
     @property
     def env(self) -> Any:
-        """The vector env the rollout steps (replaced by the saved one when a checkpoint is loaded)."""
-        return self.rollout.env
+        """The vector env the rollout steps (replaced by the saved one when a checkpoint is loaded); ``None`` before
+        a datamodule provided it."""
+        return None if self.rollout is None else self.rollout.env
 
     # ------------------------------------------------------------------ Lightning hooks
+    def configure_callbacks(self) -> list:
+        """No callbacks of its own; refuses Trainer options that cannot apply to an agent before the fit starts
+        (Lightning calls this before its own checks, so the message can say what to do instead)."""
+        trainer = self._trainer
+        if trainer is not None and trainer.gradient_clip_val:
+            raise ValueError(
+                f"Trainer(gradient_clip_val={trainer.gradient_clip_val!r}) clips gradients only under Lightning's "
+                "automatic optimization, and an AgentModule's agent steps its own optimizers. Clip inside the agent: "
+                "the built-in agents' max_grad_norm hyperparameter, or LightningAgent.gradient_step(optimizer, loss, "
+                "max_grad_norm=...) (which clips through Lightning's clip_gradients) in your own agent's update."
+            )
+        return []
+
+    def setup(self, stage: str) -> None:
+        """Build the envs and agent from the datamodule when none were given; give the rollout this process's rank
+        (ranks reset with different seeds and collect different data); check what DDP needs."""
+        trainer = self.trainer
+        datamodule = trainer.datamodule
+        source = getattr(datamodule, "train_env", None)
+        if self.rollout is None:
+            if source is None:
+                raise ValueError(
+                    "AgentModule(agent, env=None) takes its env from the datamodule, but this fit has "
+                    f"{'no datamodule' if datamodule is None else type(datamodule).__name__ + ' without train_env'}; "
+                    "pass AgentModule(agent, env) or trainer.fit(module, datamodule=EnvDataModule(make_env)).")
+            self._env_source = source
+            self._env_from_datamodule = True
+            self._build(source)
+            if self._val_env_source is None:
+                self._val_env_source = getattr(datamodule, "val_env", None)
+        elif source is not None and not self._env_from_datamodule:
+            raise ValueError(
+                f"the env is given twice: to AgentModule and by the datamodule {type(datamodule).__name__}; pass "
+                "AgentModule(agent) (env=None) to take the datamodule's env, or fit without the datamodule.")
+        world_size = trainer.world_size
+        if world_size > 1:
+            self._check_ddp_agent(world_size)
+        self._world_size = world_size
+        self.rollout.global_rank = self.global_rank
+        self.rollout.world_size = world_size
+        self._set_epoch_length(world_size)
+        if world_size > 1 and self.global_rank != 0:
+            # Only rank 0 writes logs, metrics and agent files.
+            self.call_back = EmptyCallBack()
+            self._stream = None
+            self.checkpoint_freq = None
+        if stage in ("validate", "test") or (stage == "fit" and self._validates_in_fit()):
+            self._eval_env_for_run()  # an impossible evaluation env is refused before any work
+
+    def _check_ddp_agent(self, world_size: int) -> None:
+        agent = self.agent
+        if not isinstance(agent, torch.nn.Module):
+            raise TypeError(
+                f"agent {type(agent).__name__!r} is a plain seed-protocol agent, whose optimizers Lightning "
+                f"cannot see: under DDP (world_size={world_size}) its copies on each rank would drift apart. Use a "
+                "Lightning-native agent (a torch.nn.Module such as rl_lightning.agents.PPO), or one device."
+            )
+        if not getattr(agent, "lockstep_updates", False):
+            raise TypeError(
+                f"under DDP (world_size={world_size}) every rank must take the same gradient steps in the same order, "
+                f"or the ranks' gradient all-reduces stop matching and the run hangs; {type(agent).__name__} does not "
+                "declare that its updates happen in lockstep. If its gradient steps depend only on the count of "
+                "vector steps (every n steps, as PPO, DQN and SAC), set the class attribute lockstep_updates = True. "
+                "An agent that learns when its own episodes end (e.g. REINFORCE) cannot run under DDP: use one "
+                "device, or learn on a fixed schedule of vector steps."
+            )
+
+    def _validates_in_fit(self) -> bool:
+        trainer = self.trainer
+        return bool(trainer.limit_val_batches) and trainer.check_val_every_n_epoch is not None
+
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.rollout, batch_size=None, collate_fn=_keep_as_is, num_workers=0)
 
+    def val_dataloader(self) -> DataLoader:
+        """One item per validation: the greedy episodes are played in ``validation_step``."""
+        return DataLoader([0], batch_size=None, collate_fn=_keep_as_is, num_workers=0)
+
+    def test_dataloader(self) -> DataLoader:
+        """One item per test: the greedy episodes are played in ``test_step``."""
+        return DataLoader([0], batch_size=None, collate_fn=_keep_as_is, num_workers=0)
+
     def configure_optimizers(self) -> Any:
-        """A Lightning-native agent's optimizers; a plain seed-protocol agent owns its own, so ``None``."""
+        """A Lightning-native agent's optimizers (and LR schedulers, in any form Lightning accepts); a plain
+        seed-protocol agent owns its own, so ``None``."""
         configure = getattr(self.agent, "configure_optimizers", None)
         if isinstance(self.agent, torch.nn.Module) and callable(configure):
             return configure()
@@ -241,6 +413,7 @@ class AgentModule(pl.LightningModule):
 
         A run resumed from a checkpoint skips ``set_hp``, ``call_back.reset`` and ``reset``: its agent was
         restored as it was."""
+        self._train_started = True
         agent = self.agent
         self._agent_log = getattr(agent, "log", None)  # the agent a checkpoint restored may be a new object
         attach = getattr(agent, "attach_module", None)
@@ -271,6 +444,22 @@ class AgentModule(pl.LightningModule):
         if not self._resumed or getattr(agent, "num_envs", None) != num_envs:
             # A restored agent keeps its per-sub-env state (e.g. which sub-env is on its reset step).
             agent.set_num_env(num_envs)
+        self._check_epoch_limit()
+        self._segment_start = perf_counter()
+
+    def _check_epoch_limit(self) -> None:
+        """Warn when ``max_epochs`` would stop a step-budget run before its budget (Lightning's default is 1000)."""
+        max_epochs = self.trainer.max_epochs
+        if self.total_steps <= 0 or max_epochs is None or max_epochs < 0:
+            return
+        per_epoch = self.rollout.segments_per_epoch * self.rollout.segment_steps * self.rollout.num_envs * \
+            self._world_size
+        if max_epochs * per_epoch < self.total_steps:
+            rank_zero_warn(
+                f"Trainer(max_epochs={max_epochs}) stops this run after about {max_epochs * per_epoch:,} env steps, "
+                f"before its budget of total_steps={self.total_steps:,} ({per_epoch:,} env steps per epoch). Pass "
+                "Trainer(max_epochs=-1) to train to the budget; a stopped run continues with fit(..., "
+                "ckpt_path='last').")
 
     def _send_hyperparams(self) -> None:
         """The run's seed and index, ``tuning_hp`` and the agent's own hyperparameters, to every logger."""
@@ -289,7 +478,8 @@ class AgentModule(pl.LightningModule):
         log(params)
 
     def training_step(self, dataloader_iter: Iterator) -> None:
-        """Collect one segment (acting and learning at every vector step) and stop at the budget."""
+        """Collect one segment (acting and learning at every vector step), log its episodes, and stop at the
+        budget."""
         try:
             segment, _, _ = next(dataloader_iter)
         except StopIteration:
@@ -300,36 +490,166 @@ class AgentModule(pl.LightningModule):
         episodes = segment.episodes
         if self._world_size > 1:
             episodes, budget_reached = self._gather_segment(segment)
-        if episodes:
-            # The monitor of BestReturnCheckpoint, logged only when this segment holds the best return so far
-            # (self.log costs about as much as a hundred env steps); per-episode values go through call_back.
-            segment_best = max(e["ep_return"] for e in episodes)
-            if segment_best >= self.state.best_return or self._world_size > 1:
-                self.log("ep_return", segment_best, logger=False, on_step=True, on_epoch=False, batch_size=1)
+        self._log_segment(segment, episodes)
+        if not isinstance(self.agent, torch.nn.Module):
+            self._count_segment_as_step()
+        self._step_lr_schedulers("step")
         if budget_reached:
             self.trainer.should_stop = True
             self.end_run()
         return None
 
-    # ------------------------------------------------------------------ DDP: every rank steps its own envs
-    def setup(self, stage: str) -> None:
-        """Give the rollout this process's rank, so ranks reset with different seeds and collect different data."""
-        world_size = self.trainer.world_size if self._trainer is not None else 1
-        if world_size > 1 and not isinstance(self.agent, torch.nn.Module):
-            raise TypeError(
-                f"agent {type(self.agent).__name__!r} is a plain seed-protocol agent, whose optimizers Lightning "
-                f"cannot see: under DDP (world_size={world_size}) its copies on each rank would drift apart. Use a "
-                "Lightning-native agent (a torch.nn.Module such as rl_lightning.agents.PPO), or one device."
-            )
-        self._world_size = world_size
-        self.rollout.global_rank = self.global_rank
-        self.rollout.world_size = world_size
-        if world_size > 1 and self.global_rank != 0:
-            # Only rank 0 writes logs, metrics and agent files.
-            self.call_back = EmptyCallBack()
-            self._stream = None
-            self.checkpoint_freq = None
+    def _log_segment(self, segment: Segment, episodes: list) -> None:
+        """The segment's training metrics through ``self.log``, aggregated per epoch over its episodes."""
+        now = perf_counter()
+        elapsed, self._segment_start = now - self._segment_start, now
+        env_steps = self.rollout.env_steps * self._world_size
+        log = self.log
+        log("train/env_steps", float(env_steps), on_step=False, on_epoch=True, reduce_fx="max", batch_size=1)
+        if elapsed > 0:
+            rate = segment.vector_steps * self.rollout.num_envs * self._world_size / elapsed
+            log("train/env_steps_per_s", rate, on_step=False, on_epoch=True, batch_size=1)
+        log("train/episodes", float(len(episodes)), on_step=False, on_epoch=True, reduce_fx="sum", batch_size=1)
+        if not episodes:
+            return
+        returns = [float(e["ep_return"]) for e in episodes]
+        n = len(returns)
+        log("train/ep_return", sum(returns) / n, on_step=False, on_epoch=True, batch_size=n)
+        log("train/ep_return_min", min(returns), on_step=False, on_epoch=True, reduce_fx="min", batch_size=n)
+        log("train/ep_return_max", max(returns), on_step=False, on_epoch=True, reduce_fx="max", batch_size=n)
+        log("train/ep_length", sum(float(e["ep_length"]) for e in episodes) / n, on_step=False, on_epoch=True,
+            batch_size=n)
 
+    def _count_segment_as_step(self) -> None:
+        """A seed-protocol agent steps optimizers Lightning cannot see: count each segment as one optimizer step,
+        so ``global_step``, ``max_steps`` and ``ModelCheckpoint``'s schedules advance."""
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        progress.increment_ready()
+        progress.increment_completed()
+
+    def _step_lr_schedulers(self, interval: str) -> None:
+        """Step the agent's LR schedulers of this ``interval`` (Lightning steps none under manual optimization):
+        ``"step"`` ones after every segment, ``"epoch"`` ones at epoch ends, each every ``frequency`` of them."""
+        configs = self.trainer.lr_scheduler_configs
+        if not configs:
+            return
+        count = self.trainer.current_epoch + 1 if interval == "epoch" else \
+            self.trainer.fit_loop.epoch_loop.total_batch_idx + 1
+        for config in configs:
+            if config.interval != interval or count % config.frequency:
+                continue
+            if config.reduce_on_plateau:
+                value = self.trainer.callback_metrics.get(config.monitor)
+                if value is None:
+                    if config.strict:
+                        raise ValueError(
+                            f"the LR scheduler monitors {config.monitor!r}, which no part of the run logged; logged: "
+                            f"{sorted(self.trainer.callback_metrics)}.")
+                    continue
+                config.scheduler.step(value)
+            else:
+                config.scheduler.step()
+
+    def on_train_epoch_end(self) -> None:
+        self._step_lr_schedulers("epoch")
+
+    def on_fit_end(self) -> None:
+        """A fit resumed from a checkpoint in which Lightning ran no training (e.g. ``max_epochs`` already reached)
+        still writes the episodes the checkpoint held unwritten, and says why nothing was trained."""
+        if self._resumed and not self._train_started and self.rollout is not None:
+            self.flush_metrics()
+            if not self.rollout.budget_reached:
+                rank_zero_warn(
+                    f"the fit resumed at {self.rollout.env_steps * self._world_size:,} env steps but Lightning trained "
+                    f"nothing (current_epoch={self.trainer.current_epoch}, max_epochs={self.trainer.max_epochs}, "
+                    f"global_step={self.trainer.global_step}, max_steps={self.trainer.max_steps}): the limit that "
+                    "stopped the run is still reached. Raise it (e.g. Trainer(max_epochs=-1)) and fit again with "
+                    "ckpt_path='last'.")
+
+    # ------------------------------------------------------------------ validation and test: greedy episodes
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """``val_episodes`` greedy episodes on the evaluation env, logged as ``val/ep_return`` and friends."""
+        if self.trainer.sanity_checking:
+            return None  # the agent is not reset yet, and sanity checks must not move the run's generators
+        self._evaluate("val", self.val_seed)
+        return None
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """``val_episodes`` greedy episodes on the evaluation env with the test seeds, logged as ``test/...``."""
+        self._evaluate("test", self.val_seed + TEST_SEED_OFFSET)
+        return None
+
+    def on_validation_model_eval(self) -> None:
+        """Leave the module's mode alone: :meth:`_evaluate` switches the agent to greedy acting and back itself."""
+
+    def on_validation_model_train(self) -> None:
+        """Leave the module's mode alone (an agent trained with ``train=False`` stays in ``eval``)."""
+
+    def on_test_model_eval(self) -> None:
+        """As :meth:`on_validation_model_eval`."""
+
+    def on_test_model_train(self) -> None:
+        """As :meth:`on_validation_model_train`."""
+
+    def _evaluate(self, prefix: str, seed: int) -> dict:
+        """Play the greedy episodes with the global generators put back afterwards; log and return the metrics."""
+        env = self._eval_env_for_run()
+        agent = self.agent
+        if getattr(agent, "num_envs", None) != env.num_envs:  # validate/test before any fit
+            agent.set_num_env(env.num_envs)
+        switches = callable(getattr(agent, "eval", None)) and callable(getattr(agent, "train", None))
+        was_training = bool(getattr(agent, "training", self.train_agent))
+        rng = capture_global_rng()
+        if switches:
+            agent.eval()
+        try:
+            with torch.no_grad():
+                episodes = greedy_episodes(env, greedy_act(agent), self.val_episodes, seed)
+        finally:
+            if switches and was_training:
+                agent.train()
+            restore_global_rng(rng)
+        returns = np.array([e["ep_return"] for e in episodes], dtype=np.float64)
+        lengths = np.array([e["ep_length"] for e in episodes], dtype=np.float64)
+        metrics = {f"{prefix}/ep_return": float(returns.mean()), f"{prefix}/ep_return_std": float(returns.std()),
+                   f"{prefix}/ep_return_min": float(returns.min()), f"{prefix}/ep_return_max": float(returns.max()),
+                   f"{prefix}/ep_length": float(lengths.mean())}
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(episodes), sync_dist=self._world_size > 1)
+        return metrics
+
+    def _eval_env_for_run(self) -> Any:
+        """The evaluation env, built once: ``val_env``, else the env factory again, else a copy of the env."""
+        if self._eval_env is not None:
+            return self._eval_env
+        source = self._val_env_source
+        if source is None and callable(self._env_source):
+            source = self._env_source
+        try:
+            if source is not None:
+                env = as_vector_env(source() if callable(source) else source)
+            else:
+                env = copy.deepcopy(self.rollout.env)
+        except Exception as error:  # noqa: BLE001 - any env may refuse to be copied
+            raise ValueError(
+                f"validation and test need an evaluation env, and none was given: the env "
+                f"{type(self.rollout.env).__name__} is an instance that cannot be copied ({error}). Pass "
+                "AgentModule(..., val_env=make_eval_env) or give env as a factory; or turn validation off with "
+                "Trainer(limit_val_batches=0).") from error
+        if env.num_envs != self.rollout.num_envs:
+            num_envs = env.num_envs
+            env.close()
+            raise ValueError(f"the evaluation env has {num_envs} sub-envs but the training env has "
+                             f"{self.rollout.num_envs}, and the agent acts for {self.rollout.num_envs}: build val_env "
+                             f"with num_envs={self.rollout.num_envs}.")
+        self._eval_env = env
+        return env
+
+    def teardown(self, stage: str) -> None:
+        if self._eval_env is not None:
+            self._eval_env.close()
+            self._eval_env = None
+
+    # ------------------------------------------------------------------ DDP: every rank steps its own envs
     def _gather_segment(self, segment: Segment) -> tuple:
         """Every rank's finished episodes (each tagged with its ``rank``) and whether any rank spent the budget.
 
@@ -341,10 +661,17 @@ class AgentModule(pl.LightningModule):
         for episode in segment.episodes:
             episode["rank"] = self.global_rank
         gathered: list = [None] * self._world_size
-        dist.all_gather_object(gathered, (segment.episodes, segment.budget_reached))
-        episodes = [episode for rank_episodes, _ in gathered for episode in rank_episodes]
+        dist.all_gather_object(gathered, (segment.episodes, segment.budget_reached, self.trainer.global_step))
+        steps = [step for _, _, step in gathered]
+        if len(set(steps)) > 1:
+            raise RuntimeError(
+                f"under DDP the ranks took different numbers of optimizer steps by the end of this segment (rank: "
+                f"global_step {dict(enumerate(steps))}): their gradient all-reduces no longer match. "
+                f"{type(self.agent).__name__} declares lockstep_updates = True, but its gradient steps depend on "
+                "something other than the count of vector steps (e.g. its own episodes); run it on one device.")
+        episodes = [episode for rank_episodes, _, _ in gathered for episode in rank_episodes]
         self._global_episodes += len(episodes)
-        budget_reached = any(done for _, done in gathered)
+        budget_reached = any(done for _, done, _ in gathered)
         if self.num_episodes > 0:
             budget_reached = budget_reached or self._global_episodes >= self.num_episodes
         if self.global_rank == 0:
@@ -447,6 +774,7 @@ class AgentModule(pl.LightningModule):
         if ep_return >= state.best_return:
             state.best_return = ep_return
             state.best_agent = self.agent.save()
+            state.best_updates += 1
             if isinstance(self.agent, torch.nn.Module):
                 state.best_weights = {k: v.detach().clone() for k, v in self.agent.state_dict().items()
                                       if not k.endswith("_extra_state")}
@@ -473,6 +801,35 @@ class AgentModule(pl.LightningModule):
             checkpoint["state_dict"].update({f"agent.{k}": v for k, v in self.state.best_weights.items()})
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Restore the run saved by :meth:`on_save_checkpoint`: agent, env, trackers, counters, RNGs."""
+        """Restore the run saved by :meth:`on_save_checkpoint`: agent, env, trackers, counters, RNGs when fitting;
+        only the agent otherwise (``validate``, ``test``, ``load_from_checkpoint``), which leaves the run's files
+        as they are."""
+        trainer = self._trainer
+        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+            restore_agent(self, checkpoint)
+            return
         restore_run(self, checkpoint)
         self._resumed = True
+        self._run_ended = False
+
+    def on_fit_start(self) -> None:
+        self._train_started = False
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Union[str, os.PathLike], map_location: Any = None,
+                             hparams_file: Any = None, strict: Optional[bool] = None, **kwargs: Any) -> "AgentModule":
+        """Lightning's ``load_from_checkpoint``, needing nothing but the path where the checkpoint describes its env
+        (a registered env built by ``gymnasium.make_vec``) and agent (a built-in agent, or a seed-protocol agent
+        rebuilt by its class's ``load``). Pass ``agent=`` and ``env=`` for anything else; the message says so.
+
+        The module comes back with the checkpoint's agent (weights, or the seed agent's ``save`` dict) and a fresh
+        env; its run state (counters, the env's state) is restored by ``trainer.fit(module, ckpt_path=path)``.
+        """
+        if "agent" not in kwargs or "env" not in kwargs:
+            saved = load_hyperparameters(os.fspath(checkpoint_path))
+            if "env" not in kwargs:
+                kwargs["env"] = rebuild_env(saved.get("env"), os.fspath(checkpoint_path))
+            if "agent" not in kwargs:
+                kwargs["agent"] = rebuild_agent(saved.get("agent"), os.fspath(checkpoint_path))
+        return super().load_from_checkpoint(checkpoint_path, map_location=map_location, hparams_file=hparams_file,
+                                            strict=strict, **kwargs)

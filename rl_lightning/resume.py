@@ -21,7 +21,7 @@ import inspect
 import os
 import pickle
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 
@@ -31,8 +31,9 @@ from rl_lightning.seeding import capture_global_rng, restore_global_rng
 if TYPE_CHECKING:  # pragma: no cover
     from rl_lightning.module import AgentModule
 
-__all__ = ["CHECKPOINT_KEY", "run_checkpoint", "restore_run", "load_agent", "load_checkpoint_entry",
-           "CheckpointMismatchError"]
+__all__ = ["CHECKPOINT_KEY", "run_checkpoint", "restore_run", "restore_agent", "load_agent", "load_checkpoint_entry",
+           "CheckpointMismatchError", "describe_env", "describe_agent", "rebuild_env", "rebuild_agent",
+           "load_hyperparameters"]
 
 CHECKPOINT_KEY = "rl_lightning"
 _FORMAT_VERSION = 1
@@ -89,7 +90,7 @@ def run_checkpoint(module: "AgentModule") -> dict:
     entry.update(
         state={"best_return": state.best_return, "best_agent": state.best_agent, "last_return": state.last_return,
                "checkpoint_counter": state.checkpoint_counter, "pending": list(state.pending),
-               "best_weights": state.best_weights},
+               "best_weights": state.best_weights, "best_updates": state.best_updates},
         rollout=module.rollout.state_dict(),
         stream_length=_stream_length(module),
         episodes=module.episodes if module._stream is None else None,
@@ -159,6 +160,98 @@ def _load_agent(cls: type, saved: dict) -> Any:
         return cls.load(path)
 
 
+def _entry(checkpoint: dict) -> dict:
+    if CHECKPOINT_KEY not in checkpoint:
+        raise KeyError(f"the checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by rl_lightning's "
+                       f"AgentModule (keys: {sorted(checkpoint)})")
+    return unpack_entry(checkpoint[CHECKPOINT_KEY])
+
+
+def restore_agent(module: "AgentModule", checkpoint: dict) -> None:
+    """Put the checkpoint's agent (of any kind of checkpoint: last, best, or a ``ModelCheckpoint`` file) into
+    ``module`` and nothing else: no env, counters, generators or files change. A Lightning-native agent's weights
+    come with the checkpoint's ``state_dict``; a seed-protocol agent is rebuilt by its class's ``load``."""
+    saved = _entry(checkpoint)
+    _check_compatible(module, saved)
+    if not isinstance(module.agent, torch.nn.Module):
+        object.__setattr__(module, "agent", _load_agent(type(module.agent), saved["agent"]))
+        module._act = module.agent.act
+
+
+# ---------------------------------------------------------------- what load_from_checkpoint rebuilds alone
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return isinstance(value, _PLAIN)
+
+
+def describe_env(env: Any) -> Optional[dict]:
+    """``{"id", "kwargs"}`` of a vector env that ``gymnasium.make_vec(id, **kwargs)`` builds again exactly (wrapper
+    classes as class paths), or ``None`` where that is not so (an env assembled by hand, or wrapped afterwards)."""
+    import gymnasium as gym
+
+    spec = getattr(env, "spec", None)
+    if spec is None or isinstance(env, gym.vector.VectorWrapper) or not isinstance(spec.id, str):
+        return None
+    kwargs = dict(spec.kwargs)
+    wrappers = kwargs.get("wrappers")
+    if wrappers:
+        if not all(isinstance(w, type) for w in wrappers):
+            return None
+        kwargs["wrappers"] = [_class_path(w) for w in wrappers]
+    return {"id": spec.id, "kwargs": kwargs} if _plain(kwargs) else None
+
+
+def rebuild_env(description: Optional[dict], path: str) -> Any:
+    """The env factory :func:`describe_env` described. Raises ``ValueError`` naming what to pass instead."""
+    if not isinstance(description, dict):
+        raise ValueError(f"the checkpoint {path} does not describe its env (it was built by your own code, not by "
+                         "gymnasium.make_vec of a registered id); pass it: load_from_checkpoint(path, env=make_env).")
+    import gymnasium as gym
+
+    kwargs = dict(description["kwargs"])
+    if kwargs.get("wrappers"):
+        kwargs["wrappers"] = [_import_class(w) for w in kwargs["wrappers"]]
+    return lambda: gym.make_vec(description["id"], **kwargs)
+
+
+def describe_agent(agent: Any) -> Optional[dict]:
+    """``{"class", "hyperparameters"}`` of a built-in (``LightningAgent``) agent; ``{"class"}`` of a seed-protocol
+    agent, which its class's ``load`` rebuilds from the checkpoint; ``None`` for another ``nn.Module`` agent."""
+    params = getattr(agent, "params", None)
+    if isinstance(agent, torch.nn.Module):
+        to_dict = getattr(params, "to_dict", None)
+        if not callable(to_dict) or not hasattr(type(agent), "params_class") or not _plain(to_dict()):
+            return None
+        return {"class": _class_path(type(agent)), "hyperparameters": to_dict()}
+    return {"class": _class_path(type(agent))} if callable(getattr(type(agent), "load", None)) else None
+
+
+def rebuild_agent(description: Optional[dict], path: str) -> Any:
+    """The agent (factory) :func:`describe_agent` described. Raises ``ValueError`` naming what to pass instead."""
+    if not isinstance(description, dict):
+        raise ValueError(f"the checkpoint {path} does not describe its agent (an nn.Module agent that is not a built-in "
+                         "LightningAgent); pass it: load_from_checkpoint(path, agent=make_agent).")
+    cls = _import_class(description["class"])
+    if "hyperparameters" not in description:
+        return load_agent(path)
+    params = cls.params_class.from_dict(description["hyperparameters"])
+    return lambda env: cls(env.single_observation_space, env.single_action_space, params, num_envs=env.num_envs)
+
+
+def load_hyperparameters(path: str) -> dict:
+    """The hyperparameters Lightning saved in a checkpoint (plain data; loaded with ``weights_only=True``)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return dict(checkpoint.get("hyper_parameters") or {})
+
+
 def restore_run(module: "AgentModule", checkpoint: dict) -> None:
     """Put ``module`` back in the state :func:`run_checkpoint` captured.
 
@@ -166,10 +259,7 @@ def restore_run(module: "AgentModule", checkpoint: dict) -> None:
         KeyError: the checkpoint was not written by an ``AgentModule``.
         CheckpointMismatchError: another agent class or other spaces.
     """
-    if CHECKPOINT_KEY not in checkpoint:
-        raise KeyError(f"the checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by rl_lightning's "
-                       f"AgentModule (keys: {sorted(checkpoint)})")
-    saved = unpack_entry(checkpoint[CHECKPOINT_KEY])
+    saved = _entry(checkpoint)
     if saved["kind"] != "last":
         raise ValueError(f"this is a {saved['kind']!r} checkpoint, which holds an agent but no run state; resume "
                          "from last.ckpt, or load its agent with rl_lightning.resume.load_agent(path).")

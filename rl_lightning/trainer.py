@@ -375,9 +375,11 @@ class OnlineTrainer:
             checkpoints.append(LastCheckpoint(folder, train_time_interval=self.checkpoint_interval))
             if self._options["checkpoint_freq"] is not None:
                 checkpoints.append(BestReturnCheckpoint(folder))
+        # Epochs of env steps run until the module stops at the budget; no validation loop: the seed trainer's call
+        # order has no greedy episodes in it (trainer_kwargs may turn it on: limit_val_batches=1).
         kwargs = dict(
-            accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=bool(checkpoints),
-            enable_model_summary=False, num_sanity_val_steps=0, enable_progress_bar=self.progress,
+            accelerator="cpu", devices=1, max_epochs=-1, logger=False, enable_checkpointing=bool(checkpoints),
+            enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, enable_progress_bar=self.progress,
             callbacks=([EpisodeProgressBar()] if self.progress else []) + checkpoints, default_root_dir=self.exp_dir,
         )
         kwargs.update(self.trainer_kwargs)

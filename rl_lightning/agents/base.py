@@ -64,6 +64,10 @@ class LightningAgent(nn.Module):
     """
 
     params_class: ClassVar[type[Params]] = Params
+    #: Whether every gradient step happens at a vector-step count fixed in advance (every ``n`` vector steps), the
+    #: same on every DDP rank; DDP refuses agents that do not declare it, since ranks whose gradient steps differ
+    #: wait on each other's all-reduce forever. An agent that learns when its own episodes end must leave it False.
+    lockstep_updates: ClassVar[bool] = False
     #: Hyperparameters that shape the networks or buffers, so ``set_hp`` cannot change them.
     structural_params: ClassVar[tuple[str, ...]] = ()
     segment_steps: int = DEFAULT_SEGMENT_STEPS
@@ -225,9 +229,13 @@ class LightningAgent(nn.Module):
         else:
             self._wrapped_optimizers[id(optimizer)].step()
 
-    def _gradient_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
-                       max_grad_norm: Optional[float] = None) -> None:
-        """``zero_grad`` → backward → optional norm clipping → step, through Lightning when attached."""
+    def gradient_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                      max_grad_norm: Optional[float] = None) -> None:
+        """One gradient step: ``zero_grad`` → backward → clipping of the gradients' total norm to ``max_grad_norm``
+        (``None``: no clipping) → ``optimizer.step()``. While a Trainer fits the agent, each part goes through
+        Lightning (``manual_backward``, ``clip_gradients``, the wrapped optimizer), so precision and DDP apply;
+        this is where an agent clips, since ``Trainer(gradient_clip_val=...)`` applies only to automatic
+        optimization."""
         optimizer.zero_grad(set_to_none=True)
         self._backward(loss)
         self._clip_grad_norm(optimizer, max_grad_norm)

@@ -125,6 +125,7 @@ class DQN(LightningAgent):
     """
 
     params_class = DQNParams
+    lockstep_updates = True  # gradient steps on a fixed schedule of vector steps
     structural_params = ("net_arch", "activation", "buffer_size", "adam_eps")
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, params: Optional[DQNParams] = None,
@@ -241,7 +242,7 @@ class DQN(LightningAgent):
                                     next_q_online)
             q_values = self.q_net(batch.observations).gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
             loss = q_loss(q_values, targets)
-            self._gradient_step(self.optimizer, loss, p.max_grad_norm)
+            self.gradient_step(self.optimizer, loss, p.max_grad_norm)
             losses.append(loss.detach())
             q_means.append(q_values.detach().mean())
         self.n_updates += gradient_steps

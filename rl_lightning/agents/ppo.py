@@ -227,6 +227,12 @@ class PPO(LightningAgent):
         self.reset(0)
 
     @property
+    def lockstep_updates(self) -> bool:
+        """Gradient steps on a fixed schedule (every ``n_steps`` vector steps) unless ``target_kl`` may end an
+        update early on one rank's data: then DDP ranks could take different numbers of steps."""
+        return self.params.target_kl is None
+
+    @property
     def segment_steps(self) -> int:
         """One Lightning ``training_step`` per rollout."""
         return self.params.n_steps
@@ -370,7 +376,7 @@ class PPO(LightningAgent):
                 loss, step_stats = self.losses(batch, clip_range)
                 if p.target_kl is not None and step_stats[3] > 1.5 * p.target_kl:
                     break
-                self._gradient_step(self.optimizer, loss, p.max_grad_norm)
+                self.gradient_step(self.optimizer, loss, p.max_grad_norm)
                 stats.append(step_stats)
             else:
                 continue

@@ -171,6 +171,7 @@ class SAC(LightningAgent):
     """
 
     params_class = SACParams
+    lockstep_updates = True  # gradient steps on a fixed schedule of vector steps
     structural_params = ("net_arch", "buffer_size", "ent_coef", "adam_eps")
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, params: Optional[SACParams] = None,
@@ -304,7 +305,7 @@ class SAC(LightningAgent):
         stats = []
         if self.log_alpha is not None:
             loss_alpha = alpha_loss(self.log_alpha, log_prob, self.target_entropy)
-            self._gradient_step(self.alpha_optimizer, loss_alpha)
+            self.gradient_step(self.alpha_optimizer, loss_alpha)
             stats.append(loss_alpha.detach())
 
         with torch.no_grad():
@@ -313,12 +314,12 @@ class SAC(LightningAgent):
             next_q_min = torch.min(*self.critic_target(batch.next_observations, next_actions))
             targets = soft_td_target(batch.rewards, batch.terminated, next_q_min, next_log_prob, alpha, p.gamma)
         loss_critic = critic_loss(*self.critic(batch.observations, batch.actions), targets)
-        self._gradient_step(self.critic_optimizer, loss_critic)
+        self.gradient_step(self.critic_optimizer, loss_critic)
 
         with frozen(self.critic):
             q_min = torch.min(*self.critic(batch.observations, actions_pi))
         loss_actor = actor_loss(log_prob, q_min, alpha)
-        self._gradient_step(self.actor_optimizer, loss_actor)
+        self.gradient_step(self.actor_optimizer, loss_actor)
 
         self.n_updates += 1
         if self.n_updates % p.target_update_interval == 0:

@@ -8,6 +8,7 @@ own ``ModelCheckpoint`` schedules by optimizer steps, which a seed-protocol agen
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -98,10 +99,11 @@ class LastCheckpoint(ModelCheckpoint):
             self.write_last(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Nothing at epoch ends: a run is one epoch; ``on_train_end`` writes the final state."""
+        """Nothing at epoch ends: ``last.ckpt`` follows segments and wall time; ``on_train_end`` writes the final
+        state."""
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Nothing: RL runs have no validation loop."""
+        """Nothing at validation ends: ``last.ckpt`` follows segments and wall time."""
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore_sigint()
@@ -130,55 +132,63 @@ class LastCheckpoint(ModelCheckpoint):
 
 
 class BestReturnCheckpoint(ModelCheckpoint):
-    """Keeps ``best.ckpt``: the agent as it was when the episode with the highest return so far finished.
+    """Keeps ``best.ckpt``: the agent as it was when the training episode with the highest return so far finished.
 
-    The module logs ``ep_return`` (the best episode return of each segment) and snapshots the agent at the
-    very step the best episode finishes; this callback writes that snapshot, with the rest of the run's
-    state, whenever a segment's best return reaches the best so far. Ties go to the later episode, as the
-    seed trainer's ``>=``. Monitor ``ep_return``, mode ``max``.
+    The module snapshots the agent at the very vector step the best episode finishes (the seed's
+    ``Run{r}_Best_agent.t`` holds the same agent); this callback writes that snapshot, with the rest of the run's
+    state, at the end of every segment in which the best return was reached again. Ties go to the later episode,
+    as the seed trainer's ``>=``. ``best_model_score`` is that episode's return: the score the agent in the file
+    earned.
 
-    With another ``monitor`` (e.g. ``"eval/ep_return_mean"`` logged by
-    :class:`~rl_lightning.callbacks.evaluation.PeriodicEvaluation`) the checkpoint holds the agent as it is when
-    that value reaches its best.
+    For the best *evaluated* agent, use Lightning's own ``ModelCheckpoint(monitor="val/ep_return", mode="max")``:
+    ``AgentModule`` validates (greedy episodes on an evaluation env) at every epoch end.
 
     Args:
         dirpath: folder of ``best.ckpt``.
         filename: the file's name without ``.ckpt``.
-        monitor: the logged value to maximise; ``"ep_return"`` (training episodes) by default.
+        monitor: ``"ep_return"`` (the training episodes' return), the only value this callback follows.
     """
 
     def __init__(self, dirpath: Optional[str] = None, filename: str = "best", monitor: str = "ep_return"):
-        if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"monitor must be the name of a logged value such as 'ep_return', got {monitor!r}.")
-        super().__init__(dirpath=dirpath, filename=filename, monitor=monitor, mode="max", save_top_k=1,
-                         save_last=False, enable_version_counter=False, auto_insert_metric_name=False)
+        if monitor != "ep_return":
+            raise ValueError(
+                f"BestReturnCheckpoint(monitor={monitor!r}): it follows only the training episodes' return "
+                "('ep_return'). To keep the best evaluated agent use Lightning's ModelCheckpoint(monitor='val/ep_return', "
+                "mode='max'); AgentModule logs val/ep_return at every validation (every epoch by default).")
+        super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, save_last=False,
+                         enable_version_counter=False, auto_insert_metric_name=False)
+        self._written_best = 0  # the module's state.best_updates when best.ckpt was last written
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if not _can_save(trainer):
+        state = getattr(pl_module, "state", None)
+        if not _can_save(trainer) or state is None or state.best_updates == self._written_best:
             return
-        candidates = self._monitor_candidates(trainer)
-        if self.monitor in candidates:
-            self._save_topk_checkpoint(trainer, candidates)
+        filepath = os.path.join(self.dirpath, f"{self.filename}{self.FILE_EXTENSION}")
+        self._save_checkpoint(trainer, filepath)
+        self.best_model_path = filepath
+        self.best_model_score = torch.tensor(float(state.best_return))
+        self._written_best = state.best_updates
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Nothing: the best checkpoint is written when the best return improves."""
+        """Nothing: the best checkpoint is written when the best return is reached."""
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Nothing: RL runs have no validation loop."""
-
-    def check_monitor_top_k(self, trainer: pl.Trainer, current: Optional[torch.Tensor] = None) -> bool:
-        if current is None:
-            return False
-        if not self.best_k_models:
-            return True
-        return bool(current >= self.best_k_models[self.kth_best_model_path])  # ties: the later episode
+        """Nothing: this checkpoint follows training episodes, not validation."""
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         module = trainer.lightning_module
-        # The agent of the best training episode, snapshotted when it ended; for another monitor, the agent now.
-        module.checkpoint_kind = "best" if self.monitor == "ep_return" else "agent"
+        module.checkpoint_kind = "best"  # the agent of the best training episode, snapshotted when it ended
         try:
             super()._save_checkpoint(trainer, filepath)
         finally:
             module.checkpoint_kind = "last"
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["written_best"] = self._written_best
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._written_best = state_dict.get("written_best", 0)

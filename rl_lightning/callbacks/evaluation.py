@@ -31,30 +31,13 @@ import torch
 
 from rl_lightning.analysis.video import VideoRecorder
 from rl_lightning.data.envs import as_vector_env
-from rl_lightning.data.rollout import RolloutDataset
+from rl_lightning.data.rollout import greedy_episodes
 from rl_lightning.protocol import greedy_act
 from rl_lightning.validation import check_int
 
 __all__ = ["PeriodicEvaluation"]
 
 log = logging.getLogger(__name__)
-
-
-class _GreedyDriver:
-    """The rollout's driver during an evaluation: greedy actions, no learning, finished episodes kept."""
-
-    def __init__(self, act: Callable[[Any], Any]):
-        self.act = act
-        self.episodes: list = []
-
-    def observe(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-                env_steps: int) -> None:
-        return None
-
-    on_vector_step = None  # nothing per vector step
-
-    def on_episode_end(self, episode: dict, sub_env: int) -> None:
-        self.episodes.append(episode)
 
 
 class PeriodicEvaluation(pl.Callback):
@@ -163,7 +146,8 @@ class PeriodicEvaluation(pl.Callback):
         if switches_mode:
             agent.eval()
         try:
-            episodes = self._play(greedy_act(agent))
+            with torch.no_grad():
+                episodes = greedy_episodes(self._env, greedy_act(agent), self.num_episodes, self.seed)
         finally:
             if switches_mode:
                 agent.train() if was_training else agent.eval()
@@ -179,16 +163,6 @@ class PeriodicEvaluation(pl.Callback):
             self.recorder.tag = f"eval/run_{run_idx}/video"
             self.recorder.record(episodes[0]["frames"], f"run{run_idx}_step{env_steps}", step=env_steps)
         return result
-
-    def _play(self, act: Callable[[Any], Any]) -> list:
-        rollout = RolloutDataset(self._env, seed=self.seed, num_episodes=self.num_episodes,
-                                 segment_steps=1 << 30)
-        driver = _GreedyDriver(act)
-        rollout.attach(driver)
-        with torch.no_grad():
-            while not rollout.budget_reached:
-                rollout.collect()
-        return driver.episodes[:self.num_episodes]
 
     def _close_env(self) -> None:
         if self.recorder is not None:

@@ -1,7 +1,8 @@
 """From gymnasium vector envs to rollout segments."""
 
+from rl_lightning.data.datamodule import EnvDataModule
 from rl_lightning.data.envs import as_vector_env
 from rl_lightning.data.episodes import EpisodeTracker
 from rl_lightning.data.rollout import RolloutDataset, Segment
 
-__all__ = ["RolloutDataset", "Segment", "EpisodeTracker", "as_vector_env"]
+__all__ = ["RolloutDataset", "Segment", "EpisodeTracker", "EnvDataModule", "as_vector_env"]

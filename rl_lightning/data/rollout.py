@@ -13,6 +13,9 @@ Glossary (every count in rl_lightning says which of these it means):
 - **segment**: ``segment_steps`` consecutive vector steps collected in one go; the last segment of a run
   is cut where the budget is reached.
 - **Lightning step**: one ``training_step`` call; it consumes exactly one segment.
+- **epoch**: ``segments_per_epoch`` segments (``AgentModule(steps_per_epoch=...)`` env steps, rounded up to whole
+  segments); Lightning's epoch-end hooks, validation, schedulers and monitors run at its end. The run's budget
+  may end an epoch early; a segment never spans two epochs' budgets.
 
 Why segments: Lightning's fixed cost per ``training_step`` (~200 µs here) is larger than a whole vector
 step of a cheap env, so one ``training_step`` per vector step would cap throughput at a third of a bare
@@ -35,7 +38,7 @@ from rl_lightning.data.envs import autoreset_mode, check_actions, check_observat
 from rl_lightning.data.episodes import EpisodeTracker
 from rl_lightning.seeding import sub_env_seeds
 
-__all__ = ["RolloutDataset", "RolloutDriver", "Segment"]
+__all__ = ["RolloutDataset", "RolloutDriver", "Segment", "greedy_episodes"]
 
 
 class RolloutDriver(Protocol):
@@ -111,6 +114,8 @@ class RolloutDataset(IterableDataset):
         self.total_steps = total_steps
         self.num_episodes = num_episodes
         self.segment_steps = segment_steps
+        #: Segments per Lightning epoch: the length Lightning reads (``len(dataset)``) to end each epoch.
+        self.segments_per_epoch = 1
         self.global_rank = global_rank
         self.world_size = world_size
         self.render_mode = getattr(env, "render_mode", None)
@@ -152,6 +157,11 @@ class RolloutDataset(IterableDataset):
         per_vector_step = self.num_envs * self.world_size
         left = self.total_steps - self.env_steps * self.world_size
         return max(0, min(self.segment_steps, -(-left // per_vector_step)))
+
+    def __len__(self) -> int:
+        """Segments per epoch (see :attr:`segments_per_epoch`): Lightning ends an epoch after this many
+        ``training_step`` s, and each epoch iterates the dataset afresh from where the run stands."""
+        return self.segments_per_epoch
 
     def attach(self, driver: RolloutDriver) -> None:
         """Set who acts and learns at each vector step."""
@@ -311,6 +321,38 @@ class RolloutDataset(IterableDataset):
             self.tracker = EpisodeTracker(self.num_envs, self.seed, self.tracker.record_transitions,
                                           self.tracker.record_actions)
             self._observation = None
+
+
+class _KeepEpisodes:
+    """The rollout's driver while playing greedy episodes: the given ``act``, no learning, episodes kept."""
+
+    on_vector_step = None  # nothing per vector step
+
+    def __init__(self, act: Callable[[Any], Any]):
+        self.act = act
+        self.episodes: list = []
+
+    def observe(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                env_steps: int) -> None:
+        return None
+
+    def on_episode_end(self, episode: dict, sub_env: int) -> None:
+        self.episodes.append(episode)
+
+
+def greedy_episodes(env: VectorEnv, act: Callable[[Any], Any], num_episodes: int, seed: int) -> list:
+    """Play ``num_episodes`` episodes (across sub-envs) on ``env`` with ``act`` and no learning, from a reset with
+    sub-env ``i`` seeded ``seed + i``; return the first ``num_episodes`` episode dicts to finish.
+
+    The episodes are counted as a run counts them (reset steps left out), so the same ``act`` and ``seed`` give
+    the same episodes every time. Several sub-envs may finish on the last vector step: the extra ones are dropped.
+    """
+    rollout = RolloutDataset(env, seed=seed, num_episodes=num_episodes, segment_steps=1 << 30)
+    driver = _KeepEpisodes(act)
+    rollout.attach(driver)
+    while not rollout.budget_reached:
+        rollout.collect()
+    return driver.episodes[:num_episodes]
 
 
 _TRACKER_FIELDS = ("returns", "lengths", "actions", "transitions", "frames", "agent_logs")

@@ -14,8 +14,10 @@ from rl_lightning.testing import RecordingAgent
 
 
 def _fit(module, callbacks, tmp_path):
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=callbacks, default_root_dir=tmp_path)
+    # limit_val_batches=0: the module's own validation loop would add greedy episodes of its own.
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=-1, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=callbacks, default_root_dir=tmp_path,
+                         limit_val_batches=0)
     trainer.fit(module)
     return trainer
 
