@@ -52,7 +52,7 @@ def child(devices: int, steps_per_rank: int, accelerator: str, out_dir: str) -> 
     clock = Clock()
     trainer = pl.Trainer(strategy="ddp" if devices > 1 else "auto", devices=devices, accelerator=accelerator,
                          logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                         enable_model_summary=False, callbacks=[clock])
+                         enable_model_summary=False, callbacks=[clock], max_epochs=-1, limit_val_batches=0)
     trainer.fit(module)
     if trainer.global_rank == 0:
         with open(os.path.join(out_dir, RESULT), "w") as f:

@@ -72,6 +72,12 @@ MAX_DEFAULT_SEGMENT_STEPS = 1024
 #: Env steps per Lightning epoch when ``steps_per_epoch`` is not given (rounded up to whole segments): a 100k-step
 #: run has about ten epochs, so epoch-end callbacks, validation and schedulers run several times in a run.
 DEFAULT_STEPS_PER_EPOCH = 10_000
+#: What ``training_step`` logs through ``self.log`` (aggregated per epoch).
+TRAIN_METRICS = ("train/ep_return", "train/ep_return_min", "train/ep_return_max", "train/ep_length", "train/episodes",
+                 "train/env_steps", "train/env_steps_per_s")
+#: What validation and test log, under ``val/`` and ``test/``: the greedy returns' mean, std, min and max, the mean
+#: episode length.
+EVAL_METRICS = ("ep_return", "ep_return_std", "ep_return_min", "ep_return_max", "ep_length")
 #: Added to ``val_seed`` for the test loop's sub-env seeds, so test episodes start elsewhere than validation's.
 TEST_SEED_OFFSET = 1_000_000
 
@@ -611,9 +617,8 @@ class AgentModule(pl.LightningModule):
             restore_global_rng(rng)
         returns = np.array([e["ep_return"] for e in episodes], dtype=np.float64)
         lengths = np.array([e["ep_length"] for e in episodes], dtype=np.float64)
-        metrics = {f"{prefix}/ep_return": float(returns.mean()), f"{prefix}/ep_return_std": float(returns.std()),
-                   f"{prefix}/ep_return_min": float(returns.min()), f"{prefix}/ep_return_max": float(returns.max()),
-                   f"{prefix}/ep_length": float(lengths.mean())}
+        values = (returns.mean(), returns.std(), returns.min(), returns.max(), lengths.mean())
+        metrics = {f"{prefix}/{name}": float(value) for name, value in zip(EVAL_METRICS, values, strict=True)}
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(episodes), sync_dist=self._world_size > 1)
         return metrics
 
@@ -813,7 +818,19 @@ class AgentModule(pl.LightningModule):
         self._run_ended = False
 
     def on_fit_start(self) -> None:
+        """Refuse a callback that monitors a name in this module's namespaces (``train/``, ``val/``) that the run
+        never logs, listing the names it does log."""
         self._train_started = False
+        validates = self._validates_in_fit()
+        logged = TRAIN_METRICS + (tuple(f"val/{name}" for name in EVAL_METRICS) if validates else ())
+        for callback in self.trainer.callbacks:
+            monitor = getattr(callback, "monitor", None)
+            if not isinstance(monitor, str) or monitor in logged or monitor.split("/", 1)[0] not in ("train", "val"):
+                continue
+            hint = " Validation is off in this fit (limit_val_batches=0 or check_val_every_n_epoch=None)." \
+                if monitor.startswith("val/") and not validates else ""
+            raise ValueError(f"{type(callback).__name__}(monitor={monitor!r}): no part of this run logs {monitor!r}."
+                             f"{hint} The run logs: {', '.join(logged)}.")
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Union[str, os.PathLike], map_location: Any = None,

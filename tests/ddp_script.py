@@ -1,6 +1,6 @@
 """Run by test_ddp.py: a PPO AgentModule fitted with ``Trainer(strategy="ddp", devices=2)`` on CPU (gloo).
 
-    python ddp_script.py OUT_DIR TOTAL_STEPS [--seed-agent]
+    python ddp_script.py OUT_DIR TOTAL_STEPS [--seed-agent | --episode-end-agent]
 
 Lightning's DDP launcher starts rank 1 by re-running this script. Each rank writes ``rank{r}.json`` with a hash
 of its final parameters, its sub-envs' seeds and its env-step count.
@@ -23,12 +23,25 @@ def make_env():
     return gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(4)])
 
 
-def main(out_dir: str, total_steps: int, seed_agent: bool) -> None:
+class EpisodeEndAgent(PPO):
+    """Learns when one of its own episodes ends (REINFORCE-like): ranks take different numbers of gradient steps."""
+
+    lockstep_updates = False
+
+    def update(self, next_observation, reward, terminated, truncated, call_back=None):
+        if any(terminated) or any(truncated):
+            loss = self.policy.value(self._obs_tensor(next_observation)).pow(2).mean()
+            self.gradient_step(self.optimizer, loss)
+
+
+def main(out_dir: str, total_steps: int, seed_agent: bool, episode_end_agent: bool) -> None:
     torch.set_num_threads(1)
     if seed_agent:
         from rl_lightning.testing import RecordingAgent
 
         make_agent = lambda env: RecordingAgent()  # noqa: E731
+    elif episode_end_agent:
+        make_agent = EpisodeEndAgent.for_env
     else:
         make_agent = lambda env: PPO.for_env(env, n_steps=16, batch_size=64, n_epochs=2)  # noqa: E731
     module = AgentModule(make_agent, make_env,
@@ -53,4 +66,4 @@ def main(out_dir: str, total_steps: int, seed_agent: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), "--seed-agent" in sys.argv)
+    main(sys.argv[1], int(sys.argv[2]), "--seed-agent" in sys.argv, "--episode-end-agent" in sys.argv)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -62,3 +63,13 @@ def test_seed_protocol_agents_are_refused_under_ddp(tmp_path):
     result = _launch(tmp_path, "--seed-agent")
     assert result.returncode != 0
     assert "plain seed-protocol agent, whose optimizers Lightning cannot see" in result.stderr
+
+
+def test_an_agent_that_learns_when_its_episodes_end_fails_fast_on_every_rank_instead_of_hanging(tmp_path):
+    # Ranks whose gradient steps differ would wait on each other's all-reduce forever.
+    start = time.monotonic()
+    result = _launch(tmp_path, "--episode-end-agent")
+    assert result.returncode != 0
+    assert time.monotonic() - start < 120
+    assert "does not declare that its updates happen in lockstep" in result.stderr
+    assert "lockstep_updates = True" in result.stderr

@@ -374,3 +374,40 @@ def test_resuming_while_the_limit_still_holds_trains_nothing_loses_nothing_and_s
         trainer(callbacks=[LastCheckpoint(tmp_path / "ckpt")], max_epochs=2, limit_val_batches=0).fit(
             again, ckpt_path="last")
     assert episodes_of(tmp_path) == before == uninterrupted[:len(before)]
+
+
+def test_a_monitor_that_nothing_logs_is_refused_before_the_run_listing_what_is_logged():
+    module = counting_module()
+    with pytest.raises(ValueError, match=r"monitor='val/ep_retrun'.*no part of this run logs.*train/ep_return, "):
+        trainer(callbacks=[EarlyStopping(monitor="val/ep_retrun")]).fit(module)
+    with pytest.raises(ValueError, match=r"Validation is off in this fit"):
+        trainer(callbacks=[EarlyStopping(monitor="val/ep_return")], limit_val_batches=0).fit(module)
+    assert module.rollout.env_steps == 0
+
+
+# ---------------------------------------------------------------- on CartPole with the bundled PPO
+def ppo_cartpole(total_steps, **kwargs):
+    return AgentModule(lambda env: PPO.for_env(env, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98,
+                                               gae_lambda=0.8, learning_rate=1e-3),
+                       lambda: gym.make_vec("CartPole-v1", num_envs=8, vectorization_mode="vector_entry_point"),
+                       total_steps=total_steps, seed=0, **kwargs)
+
+
+def test_model_checkpoint_on_val_return_keeps_the_two_best_agents_each_scored_by_a_revalidation(tmp_path):
+    best = ModelCheckpoint(tmp_path, filename="best-{epoch}", monitor="val/ep_return", mode="max", save_top_k=2)
+    module = ppo_cartpole(12_288, steps_per_epoch=2_048, val_episodes=4)
+    trainer(tmp_path, callbacks=[best]).fit(module)
+    assert len(best.best_k_models) == 2
+    for path, score in best.best_k_models.items():
+        fresh = ppo_cartpole(12_288, steps_per_epoch=2_048, val_episodes=4)
+        (result,) = trainer().validate(fresh, ckpt_path=path, verbose=False)
+        assert result["val/ep_return"] == pytest.approx(float(score))
+
+
+def test_early_stopping_ends_a_cartpole_run_once_the_greedy_return_reaches_a_threshold():
+    module = ppo_cartpole(100_000, steps_per_epoch=4_096, val_episodes=4)
+    fitted = trainer(callbacks=[EarlyStopping(monitor="val/ep_return", mode="max", stopping_threshold=150.0,
+                                              patience=1_000)])
+    fitted.fit(module)
+    assert fitted.callback_metrics["val/ep_return"] >= 150.0
+    assert module.rollout.env_steps < 100_000

@@ -82,7 +82,10 @@ def test_plain_lightning_writes_logs_and_checkpoints_and_a_rerun_resumes(tmp_pat
     assert printed.startswith(f"{STEPS} env steps")
     last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["rl_lightning"] and last["global_step"] > 0
-    assert (out / "checkpoints" / "best.ckpt").exists()
+    # ModelCheckpoint(monitor="val/ep_return") kept the best-validated agents, scored by their validation.
+    best = [name for name in os.listdir(out / "checkpoints") if name.startswith("best-epoch=")]
+    assert 1 <= len(best) <= 2
+    assert "test/ep_return" in printed
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert sum("ep_return/run_1" in json.dumps(r) for r in records) > 5
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(out))
