@@ -118,7 +118,7 @@ def _load_seed_format(exp_dir: str, agent_class: Any, run: int, which: str) -> L
 
 #: Agent-file formats by name; :func:`load_agent` dispatches on ``agent_format``.
 def _load_lightning_format(exp_dir: str, agent_class: Any, run: int, which: str) -> LoadedAgent:
-    from rl_lightning.resume import _load_agent, load_checkpoint_entry
+    from rl_lightning.resume import load_checkpoint_entry, load_seed_agent
 
     path = os.path.join(exp_dir, "checkpoints", f"run{run}", f"{which}.ckpt")
     if not os.path.isfile(path):
@@ -129,7 +129,7 @@ def _load_lightning_format(exp_dir: str, agent_class: Any, run: int, which: str)
     if f"{agent_class.__module__}.{agent_class.__qualname__}" != saved_class:
         raise ValueError(f"{path} holds an agent of class {saved_class}, not {agent_class.__module__}."
                          f"{agent_class.__qualname__}; pass agent_class={saved_class!r}.")
-    return LoadedAgent(_load_agent(agent_class, entry["agent"]), path, "lightning", run, which)
+    return LoadedAgent(load_seed_agent(agent_class, entry["agent"]), path, "lightning", run, which)
 
 
 AGENT_FORMATS: dict = {"seed": _load_seed_format, "lightning": _load_lightning_format}

@@ -32,7 +32,6 @@ import copy
 import os
 import warnings
 from time import perf_counter
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Union
 
 import lightning.pytorch as pl
@@ -46,10 +45,11 @@ from rl_lightning.data.envs import EnvLike, as_vector_env
 from rl_lightning.data.rollout import RolloutDataset, Segment, greedy_episodes
 from rl_lightning.loggers.empty import EmptyCallBack
 from rl_lightning.loggers.fanout import as_call_back
-from rl_lightning.metrics_stream import MetricsStreamWriter, metrics_stream_path
 from rl_lightning.protocol import check_agent, greedy_act
-from rl_lightning.resume import (CHECKPOINT_KEY, describe_agent, describe_env, load_hyperparameters, pack_entry,
-                                 rebuild_agent, rebuild_env, restore_agent, restore_run, run_checkpoint)
+from rl_lightning.recorder import RunRecorder, RunState
+from rl_lightning.resume import (CHECKPOINT_KEY, check_compatible, describe_agent, describe_env, load_hyperparameters,
+                                 load_seed_agent, pack_entry, read_entry, rebuild_agent, rebuild_env, recorder_state,
+                                 run_entry)
 from rl_lightning.seeding import capture_global_rng, restore_global_rng
 from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
 from rl_lightning.validation import COMPAT_MODES, check_budget, check_choice, check_int
@@ -87,33 +87,6 @@ def default_segment_steps(num_envs: int) -> int:
     128 and 1024 (1024 for up to 4 sub-envs, 512 for 8, 128 from 32 on)."""
     per_env = DEFAULT_SEGMENT_ENV_STEPS // max(int(num_envs), 1)
     return max(DEFAULT_SEGMENT_STEPS, min(MAX_DEFAULT_SEGMENT_STEPS, per_env))
-
-
-@dataclass
-class RunState:
-    """What a run has recorded so far.
-
-    Kept in a plain object because ``nn.Module.__setattr__`` costs microseconds per assignment, and these
-    change at every vector step.
-
-    Attributes:
-        best_return: the highest episode return so far.
-        best_agent: the ``agent.save()`` dict taken when that episode finished (ties: the later episode).
-        last_return: the return of the last finished episode, ``None`` before the first.
-        checkpoint_counter: episodes (episode mode) or env steps (step mode) since the last periodic file.
-        pending: finished episodes not yet written to the metrics stream.
-        best_weights: for a Lightning-native agent, its parameters and buffers at the best episode.
-        best_updates: how many times the best snapshot was taken (ties included): a checkpoint of the best agent is
-            due when it changed.
-    """
-
-    best_return: float = -np.inf
-    best_agent: Optional[dict] = None
-    last_return: Optional[float] = None
-    checkpoint_counter: int = 0
-    pending: list = field(default_factory=list)
-    best_weights: Optional[dict] = None
-    best_updates: int = 0
 
 
 def _keep_as_is(item: Any) -> Any:
@@ -230,9 +203,6 @@ class AgentModule(pl.LightningModule):
         self.num_episodes = num_episodes
         self.tuning_hp = tuning_hp
         self.exp_dir = None if exp_dir is None else os.fspath(exp_dir)
-        self.checkpoint_freq = checkpoint_freq
-        self.metrics_dump_every = metrics_dump_every
-        self.keep_metrics_in_memory = keep_metrics_in_memory
         self.steps_per_epoch = DEFAULT_STEPS_PER_EPOCH if steps_per_epoch is None else steps_per_epoch
         self.val_episodes = val_episodes
         self.val_seed = seed + TEST_SEED_OFFSET if val_seed is None else val_seed
@@ -248,12 +218,10 @@ class AgentModule(pl.LightningModule):
         self._own_call_back = call_back
         #: The callable every seed-style log call goes through: ``call_back`` plus the Trainer's loggers.
         self.call_back = as_call_back(call_back, [])
-        self._stream = MetricsStreamWriter(metrics_stream_path(self.exp_dir, run_idx)) if dump_metrics else None
-
-        #: Every episode dict of the run, when ``keep_metrics_in_memory``; else ``None``.
-        self.episodes: Optional[list] = [] if keep_metrics_in_memory else None
-        #: What the run recorded so far: best snapshot, last return, checkpoint counter, unwritten episodes.
-        self.state = RunState()
+        #: The run's episode records and the seed's files (metrics stream, best snapshot, agent files).
+        self.recorder = RunRecorder(run_idx, exp_dir=self.exp_dir, dump_metrics=dump_metrics,
+                                    keep_in_memory=keep_metrics_in_memory, checkpoint_freq=checkpoint_freq,
+                                    metrics_dump_every=metrics_dump_every, episode_mode=num_episodes > 0)
         self.timer = StepTimer()
         self._times_steps = True
         self._add_act_time = self.timer.act.times.append  # called every vector step: no method of ours in between
@@ -268,8 +236,6 @@ class AgentModule(pl.LightningModule):
         self.checkpoint_kind = "last"
         self._agent_tag = f"agents/run_{run_idx}"
         self._timing_tag = f"timing/run_{run_idx}"
-        self._return_tag = f"ep_return/run_{run_idx}"
-        self._length_tag = f"ep_length/run_{run_idx}"
         self.rollout: Optional[RolloutDataset] = None
         if env is not None:
             self._build(env)
@@ -284,12 +250,7 @@ class AgentModule(pl.LightningModule):
         if segment_steps is None:
             segment_steps = int(getattr(agent, "segment_steps", default_segment_steps(vector_env.num_envs)))
         check_int("segment_steps", segment_steps, minimum=1)
-        if isinstance(agent, torch.nn.Module):
-            # A Lightning-native agent: registered, so precision, DDP and checkpoints see its parameters.
-            self.agent = agent
-        else:
-            # A plain object, kept out of nn.Module's registry: Lightning must not move it or call its train().
-            object.__setattr__(self, "agent", agent)
+        self._use_agent(agent)
         self.rollout = RolloutDataset(
             vector_env, seed=opts["seed"], total_steps=opts["total_steps"], num_episodes=opts["num_episodes"],
             segment_steps=segment_steps, record_transitions=opts["dump_transitions"],
@@ -299,8 +260,6 @@ class AgentModule(pl.LightningModule):
         self.rollout.check_rewards = opts["check_rewards"]
         self.rollout.context = f"run {self.run_idx}"
         self._set_epoch_length(1)
-        self._act = agent.act
-        self._agent_log = getattr(agent, "log", None)
         if not self.hparams:
             # What load_from_checkpoint(path) needs to rebuild the module alone: plain data only, where the env and
             # agent can be described (a registered env built by gymnasium.make_vec; a built-in agent class).
@@ -311,6 +270,26 @@ class AgentModule(pl.LightningModule):
                 "segment_steps": opts["segment_steps"], "steps_per_epoch": self.steps_per_epoch,
                 "val_episodes": self.val_episodes, "val_seed": self.val_seed,
             })
+
+    def _use_agent(self, agent: Any) -> None:
+        if isinstance(agent, torch.nn.Module):
+            # A Lightning-native agent: registered, so precision, DDP and checkpoints see its parameters.
+            self.agent = agent
+        else:
+            # A plain object, kept out of nn.Module's registry: Lightning must not move it or call its train().
+            object.__setattr__(self, "agent", agent)
+        self._act = agent.act
+        self._agent_log = getattr(agent, "log", None)
+
+    @property
+    def episodes(self) -> Optional[list]:
+        """Every episode dict of the run, when ``keep_metrics_in_memory``; else ``None``."""
+        return self.recorder.episodes
+
+    @property
+    def state(self) -> RunState:
+        """What the run recorded so far: best snapshot, last return, checkpoint counter, unwritten episodes."""
+        return self.recorder.state
 
     def _set_epoch_length(self, world_size: int) -> None:
         per_segment = self.rollout.segment_steps * self.rollout.num_envs * world_size
@@ -367,8 +346,7 @@ class AgentModule(pl.LightningModule):
         if world_size > 1 and self.global_rank != 0:
             # Only rank 0 writes logs, metrics and agent files.
             self.call_back = EmptyCallBack()
-            self._stream = None
-            self.checkpoint_freq = None
+            self.recorder.stop_writing()
         if stage in ("validate", "test") or (stage == "fit" and self._validates_in_fit()):
             self._eval_env_for_run()  # an impossible evaluation env is refused before any work
 
@@ -430,8 +408,7 @@ class AgentModule(pl.LightningModule):
         # The act/update timers feed only the ``timing/run_{i}`` logs; a run whose log calls all go nowhere skips them.
         self._times_steps = type(self.call_back) is not EmptyCallBack
         if not self._resumed:
-            if self._stream is not None:
-                self._stream.remove_stale()
+            self.recorder.start()
             if self.tuning_hp is not None:
                 agent.set_hp(self.tuning_hp)
             self.call_back.reset()
@@ -683,7 +660,7 @@ class AgentModule(pl.LightningModule):
             first = self._global_episodes - len(episodes)
             for k, episode in enumerate(episodes, start=first + 1):
                 episode["episode_index"] = k
-                self._record_episode(episode, self.rollout.env_steps * self._world_size)
+                self.recorder.record(episode, self.rollout.env_steps * self._world_size, self.agent, self.call_back)
         return episodes, budget_reached
 
     def on_segment(self, segment: Segment) -> None:
@@ -692,9 +669,7 @@ class AgentModule(pl.LightningModule):
     def flush_metrics(self) -> None:
         """Write the finished episodes not yet in the metrics stream (a chunk shorter than
         ``metrics_dump_every``); the seed trainer does this at the end of a run."""
-        if self._stream is not None and self.state.pending:
-            self._stream.append(self.state.pending)
-            self.state.pending = []
+        self.recorder.flush()
 
     def end_run(self) -> None:
         """The seed trainer's end of a run, once: flush the metrics stream, close the env, then write the Last and
@@ -708,11 +683,9 @@ class AgentModule(pl.LightningModule):
         if self._run_ended:
             return
         self._run_ended = True
-        self.flush_metrics()
+        self.recorder.flush()
         self.env.close()
-        if self.checkpoint_freq is not None:
-            self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_Last"))
-            torch.save(self.state.best_agent, os.path.join(self.exp_dir, f"Run{self.run_idx}_Best_agent.t"))
+        self.recorder.write_agent_files(self.agent)
 
     def on_train_end(self) -> None:
         """:meth:`end_run`, unless the budget's last ``training_step`` already did it."""
@@ -751,11 +724,10 @@ class AgentModule(pl.LightningModule):
     def on_vector_step(self) -> Optional[Callable[[int], None]]:
         """The rollout's per-vector-step call: counting env steps towards the periodic agent files of step mode;
         ``None`` (nothing per step) otherwise."""
-        return self._count_checkpoint_steps if self.checkpoint_freq and self.total_steps > 0 else None
+        return self._count_checkpoint_steps if self.recorder.counts_steps else None
 
     def _count_checkpoint_steps(self, env_steps: int) -> None:
-        self.state.checkpoint_counter += self.rollout.num_envs
-        self._maybe_periodic_checkpoint(env_steps)
+        self.recorder.count_steps(self.rollout.num_envs, env_steps, self.agent)
 
     def on_episode_end(self, episode: dict, sub_env: int) -> None:
         """The seed trainer's per-episode work, in its order, at the vector step the episode finished on.
@@ -763,45 +735,26 @@ class AgentModule(pl.LightningModule):
         Under DDP the episodes of all ranks are recorded by rank 0 at the end of the segment instead.
         """
         if self._world_size == 1:
-            counter = self.rollout.env_steps if self.total_steps > 0 else episode["episode_index"]
-            self._record_episode(episode, counter)
-
-    def _record_episode(self, episode: dict, counter: int) -> None:
-        state = self.state
-        if self._stream is not None:
-            state.pending.append(episode)
-            if len(state.pending) >= self.metrics_dump_every:
-                self._stream.append(state.pending)
-                state.pending = []
-        if self.episodes is not None:
-            self.episodes.append(episode)
-        ep_return = episode["ep_return"]
-        if ep_return >= state.best_return:
-            state.best_return = ep_return
-            state.best_agent = self.agent.save()
-            state.best_updates += 1
-            if isinstance(self.agent, torch.nn.Module):
-                state.best_weights = {k: v.detach().clone() for k, v in self.agent.state_dict().items()
-                                      if not k.endswith("_extra_state")}
-        if self.num_episodes > 0:
-            counter = episode["episode_index"]
-        self.call_back({"ep_return": ep_return}, self._return_tag, counter, force=True)
-        self.call_back({"ep_length": episode["ep_length"]}, self._length_tag, counter, force=True)
-        state.last_return = ep_return
-        if self.num_episodes > 0:
-            state.checkpoint_counter += 1
-            self._maybe_periodic_checkpoint(episode["episode_index"])
-
-    def _maybe_periodic_checkpoint(self, n: int) -> None:
-        if self.checkpoint_freq and self.state.checkpoint_counter >= self.checkpoint_freq:
-            self.agent.save(os.path.join(self.exp_dir, f"Run{self.run_idx}_E{n}"))
-            self.state.checkpoint_counter = 0
+            self.recorder.record(episode, self.rollout.env_steps, self.agent, self.call_back)
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Add the run's whole state under ``checkpoint["rl_lightning"]``; see :mod:`rl_lightning.resume`."""
-        checkpoint[CHECKPOINT_KEY] = pack_entry(run_checkpoint(self))
-        if self.checkpoint_kind == "best" and self.state.best_weights is not None:
+        """Add the run's whole state under ``checkpoint["rl_lightning"]``; see :mod:`rl_lightning.resume`.
+
+        With ``checkpoint_kind == "best"`` (set by ``BestReturnCheckpoint`` while it writes) the file holds the
+        agent of the best episode so far and no resume state."""
+        state = self.state
+        best = self.checkpoint_kind == "best"
+        run = {"seed": self.seed, "run_idx": self.run_idx, "total_steps": self.total_steps,
+               "num_episodes": self.num_episodes, "compat": self.compat, "train": self.train_agent}
+        entry = run_entry(self.checkpoint_kind, self.agent, self.env, run, finished=self.rollout.budget_reached,
+                          saved_agent=state.best_agent if best else self.agent.save(),
+                          best_weights=state.best_weights if best else None, best_return=state.best_return)
+        if not best:
+            entry.update(recorder=self.recorder.state_dict(), rollout=self.rollout.state_dict(),
+                         rng=capture_global_rng())
+        checkpoint[CHECKPOINT_KEY] = pack_entry(entry)
+        if best and state.best_weights is not None:
             # A best checkpoint's weights are those of the best episode, not the current ones.
             checkpoint["state_dict"].update({f"agent.{k}": v for k, v in self.state.best_weights.items()})
 
@@ -809,11 +762,20 @@ class AgentModule(pl.LightningModule):
         """Restore the run saved by :meth:`on_save_checkpoint`: agent, env, trackers, counters, RNGs when fitting;
         only the agent otherwise (``validate``, ``test``, ``load_from_checkpoint``), which leaves the run's files
         as they are."""
+        saved = read_entry(checkpoint)
+        check_compatible(saved, self.agent, self.env)
+        if not isinstance(self.agent, torch.nn.Module):
+            # A Lightning-native agent's weights come with the checkpoint's state_dict; a seed agent is rebuilt.
+            self._use_agent(load_seed_agent(type(self.agent), saved["agent"]))
         trainer = self._trainer
         if trainer is None or trainer.state.fn != TrainerFn.FITTING:
-            restore_agent(self, checkpoint)
             return
-        restore_run(self, checkpoint)
+        if saved["kind"] != "last":
+            raise ValueError(f"this is a {saved['kind']!r} checkpoint, which holds an agent but no run state; resume "
+                             "from last.ckpt, or load its agent with rl_lightning.resume.load_agent(path).")
+        self.recorder.load_state_dict(recorder_state(saved), finished=saved["finished"])
+        self.rollout.load_state_dict(saved["rollout"])
+        restore_global_rng(saved["rng"])
         self._resumed = True
         self._run_ended = False
 

@@ -1,14 +1,15 @@
 """What a Lightning checkpoint of a run holds, and how a run continues from it exactly.
 
 ``checkpoint["rl_lightning"]`` (pickled into bytes, so that Lightning's ``weights_only`` loading of the file
-still works: ``trainer.fit(module, ckpt_path="last")`` needs no flag) holds everything a run needs beyond Lightning's own state: the agent (a
-plain seed-protocol agent through its own ``save``, restored with its class's ``load``; a Lightning-native
-agent's weights and ``get_extra_state`` are already in ``checkpoint["state_dict"]``), the vector env (every
-sub-env pickled, where it can be), the episode trackers, step and episode counters, the best return and
-its agent, the unwritten episodes, the metrics stream's length, and Python's, numpy's and torch's global
-generators. A resumed run truncates its metrics stream to the saved length and replays from there, so no
-episode is written twice or lost. A finished run's stream gets the episodes its end writes at once, on
-restore: Lightning skips the loop, and ``on_train_end``, of a run whose epoch is done.
+still works: ``trainer.fit(module, ckpt_path="last")`` needs no flag) holds everything a run needs beyond
+Lightning's own state (:func:`run_entry`): the agent (a plain seed-protocol agent through its own ``save``,
+restored with its class's ``load``; a Lightning-native agent's weights and ``get_extra_state`` are already in
+``checkpoint["state_dict"]``), and the ``state_dict`` of each part of the module: the rollout (the vector env, every
+sub-env pickled where it can be, the episode trackers, step and episode counters) and the
+:class:`~rl_lightning.recorder.RunRecorder` (the best return and its agent, the unwritten episodes, the metrics
+stream's length), plus Python's, numpy's and torch's global generators. The module assembles and restores it
+(``AgentModule.on_save_checkpoint`` / ``on_load_checkpoint``); this file holds the format, the checks and what
+``load_from_checkpoint`` rebuilds from a checkpoint alone.
 
 Security: restoring a run unpickles that entry, which runs code chosen by whoever wrote the file, as the
 seed's metrics pickles and agent files do. Resume only from checkpoints you trust.
@@ -21,22 +22,16 @@ import inspect
 import os
 import pickle
 import tempfile
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import torch
 
-from rl_lightning.metrics_stream import read_metrics_stream
-from rl_lightning.seeding import capture_global_rng, restore_global_rng
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rl_lightning.module import AgentModule
-
-__all__ = ["CHECKPOINT_KEY", "run_checkpoint", "restore_run", "restore_agent", "load_agent", "load_checkpoint_entry",
-           "CheckpointMismatchError", "describe_env", "describe_agent", "rebuild_env", "rebuild_agent",
-           "load_hyperparameters"]
+__all__ = ["CHECKPOINT_KEY", "run_entry", "read_entry", "recorder_state", "check_compatible", "load_seed_agent",
+           "load_agent", "load_checkpoint_entry", "CheckpointMismatchError", "describe_env", "describe_agent",
+           "rebuild_env", "rebuild_agent", "load_hyperparameters"]
 
 CHECKPOINT_KEY = "rl_lightning"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the recorder's state under "recorder"
 
 
 class CheckpointMismatchError(ValueError):
@@ -55,48 +50,31 @@ def _import_class(path: str) -> type:
     return obj
 
 
-def _stream_length(module: "AgentModule") -> int:
-    stream = module._stream
-    return os.path.getsize(stream.path) if stream is not None and os.path.exists(stream.path) else 0
-
-
-def run_checkpoint(module: "AgentModule") -> dict:
-    """The ``checkpoint["rl_lightning"]`` entry for ``module``'s current state.
-
-    With ``module.checkpoint_kind == "best"`` the entry holds the agent of the best episode so far and no
-    resume state (a best checkpoint is for loading the agent, not for continuing the run); it is cheap to
-    write, which matters because the seed's ``>=`` rule rewrites it on every tie. ``"agent"`` holds the
-    current agent, also without resume state.
-    """
-    agent = module.agent
-    state = module.state
-    best = module.checkpoint_kind == "best"
-    agent_only = module.checkpoint_kind != "last"
-    entry = {
+def run_entry(kind: str, agent: Any, env: Any, run: dict, *, finished: bool, saved_agent: Any,
+              best_weights: Optional[dict], best_return: float) -> dict:
+    """The part of ``checkpoint["rl_lightning"]`` every kind of checkpoint holds: the agent (``saved_agent``: its
+    ``save()`` dict), its class and spaces (checked on restore), the run's settings, whether its budget is spent.
+    A ``"last"`` checkpoint adds ``recorder``, ``rollout`` and ``rng`` (the module's parts' ``state_dict`` s and the
+    global generators); a ``"best"`` one holds the best episode's agent and weights, for loading, not resuming."""
+    return {
         "version": _FORMAT_VERSION,
-        "kind": module.checkpoint_kind,
+        "kind": kind,
         "agent_class": _class_path(type(agent)),
-        "observation_space": module.env.single_observation_space,
-        "action_space": module.env.single_action_space,
-        "agent": state.best_agent if best else agent.save(),
-        "best_weights": state.best_weights if best else None,
-        "best_return": state.best_return,
-        "run": {"seed": module.seed, "run_idx": module.run_idx, "total_steps": module.total_steps,
-                "num_episodes": module.num_episodes, "compat": module.compat, "train": module.train_agent},
-        "finished": module.rollout.budget_reached,
+        "observation_space": env.single_observation_space,
+        "action_space": env.single_action_space,
+        "agent": saved_agent,
+        "best_weights": best_weights,
+        "best_return": best_return,
+        "run": run,
+        "finished": finished,
     }
-    if agent_only:
-        return entry
-    entry.update(
-        state={"best_return": state.best_return, "best_agent": state.best_agent, "last_return": state.last_return,
-               "checkpoint_counter": state.checkpoint_counter, "pending": list(state.pending),
-               "best_weights": state.best_weights, "best_updates": state.best_updates},
-        rollout=module.rollout.state_dict(),
-        stream_length=_stream_length(module),
-        episodes=module.episodes if module._stream is None else None,
-        rng=capture_global_rng(),
-    )
-    return entry
+
+
+def recorder_state(saved: dict) -> dict:
+    """The recorder's ``state_dict`` in an entry (version 1 entries kept its three keys at the top level)."""
+    if "recorder" in saved:
+        return saved["recorder"]
+    return {key: saved[key] for key in ("state", "stream_length", "episodes")}
 
 
 def load_checkpoint_entry(path: str) -> dict:
@@ -131,18 +109,20 @@ def load_agent(path: str) -> Any:
     """The agent stored in a Lightning checkpoint of a run (``last.ckpt`` or ``best.ckpt``), rebuilt through its
     class's ``load`` classmethod, as the seed's agent files are."""
     entry = load_checkpoint_entry(path)
-    return _load_agent(_import_class(entry["agent_class"]), entry["agent"])
+    return load_seed_agent(_import_class(entry["agent_class"]), entry["agent"])
 
 
-def _check_compatible(module: "AgentModule", saved: dict) -> None:
-    agent_class = _class_path(type(module.agent))
+def check_compatible(saved: dict, agent: Any, env: Any) -> None:
+    """Raise :class:`CheckpointMismatchError` unless ``saved`` was written for ``agent``'s class and ``env``'s
+    spaces."""
+    agent_class = _class_path(type(agent))
     if saved["agent_class"] != agent_class:
         raise CheckpointMismatchError(
             f"the checkpoint holds an agent of class {saved['agent_class']}, but this run's agent is {agent_class}; "
             "resume with the agent class the checkpoint was written with."
         )
     for name in ("observation_space", "action_space"):
-        here = getattr(module.env, f"single_{name}")
+        here = getattr(env, f"single_{name}")
         if saved[name] != here:
             raise CheckpointMismatchError(
                 f"the checkpoint's {name} is {saved[name]}, but this run's env has {here}; resume with the env "
@@ -150,7 +130,7 @@ def _check_compatible(module: "AgentModule", saved: dict) -> None:
             )
 
 
-def _load_agent(cls: type, saved: dict) -> Any:
+def load_seed_agent(cls: type, saved: dict) -> Any:
     """Rebuild a seed-protocol agent with its class's ``load`` (``load(path, checkpoint=...)`` when offered)."""
     if "checkpoint" in inspect.signature(cls.load).parameters:
         return cls.load(None, checkpoint=saved)
@@ -160,22 +140,16 @@ def _load_agent(cls: type, saved: dict) -> Any:
         return cls.load(path)
 
 
-def _entry(checkpoint: dict) -> dict:
+def read_entry(checkpoint: dict) -> dict:
+    """The ``rl_lightning`` entry of a loaded checkpoint dict.
+
+    Raises:
+        KeyError: the checkpoint was not written by an ``AgentModule``.
+    """
     if CHECKPOINT_KEY not in checkpoint:
         raise KeyError(f"the checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by rl_lightning's "
                        f"AgentModule (keys: {sorted(checkpoint)})")
     return unpack_entry(checkpoint[CHECKPOINT_KEY])
-
-
-def restore_agent(module: "AgentModule", checkpoint: dict) -> None:
-    """Put the checkpoint's agent (of any kind of checkpoint: last, best, or a ``ModelCheckpoint`` file) into
-    ``module`` and nothing else: no env, counters, generators or files change. A Lightning-native agent's weights
-    come with the checkpoint's ``state_dict``; a seed-protocol agent is rebuilt by its class's ``load``."""
-    saved = _entry(checkpoint)
-    _check_compatible(module, saved)
-    if not isinstance(module.agent, torch.nn.Module):
-        object.__setattr__(module, "agent", _load_agent(type(module.agent), saved["agent"]))
-        module._act = module.agent.act
 
 
 # ---------------------------------------------------------------- what load_from_checkpoint rebuilds alone
@@ -250,44 +224,3 @@ def load_hyperparameters(path: str) -> dict:
         raise FileNotFoundError(f"no checkpoint at {path}")
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     return dict(checkpoint.get("hyper_parameters") or {})
-
-
-def restore_run(module: "AgentModule", checkpoint: dict) -> None:
-    """Put ``module`` back in the state :func:`run_checkpoint` captured.
-
-    Raises:
-        KeyError: the checkpoint was not written by an ``AgentModule``.
-        CheckpointMismatchError: another agent class or other spaces.
-    """
-    saved = _entry(checkpoint)
-    if saved["kind"] != "last":
-        raise ValueError(f"this is a {saved['kind']!r} checkpoint, which holds an agent but no run state; resume "
-                         "from last.ckpt, or load its agent with rl_lightning.resume.load_agent(path).")
-    _check_compatible(module, saved)
-    if not isinstance(module.agent, torch.nn.Module):
-        object.__setattr__(module, "agent", _load_agent(type(module.agent), saved["agent"]))
-        module._act = module.agent.act
-    state = module.state
-    for name, value in saved["state"].items():
-        setattr(state, name, value)
-    module.rollout.load_state_dict(saved["rollout"])
-    stream = module._stream
-    if stream is not None:
-        length = saved["stream_length"]
-        size = os.path.getsize(stream.path) if os.path.exists(stream.path) else 0
-        if size > length:
-            with open(stream.path, "r+b") as f:
-                f.truncate(length)  # episodes written after the checkpoint are replayed, not duplicated
-        elif length and not os.path.exists(stream.path):
-            raise FileNotFoundError(f"the checkpoint continues {stream.path}, which is missing")
-        if saved["finished"]:
-            # Lightning may skip the loop of a finished run, and with it on_train_end: write the episodes the
-            # run's end wrote (or was writing when it stopped) again now, after the checkpoint's length.
-            stream.append(state.pending)
-            state.pending = []
-    if module.episodes is not None:
-        if saved["episodes"] is not None:
-            module.episodes[:] = saved["episodes"]
-        elif stream is not None and os.path.exists(stream.path):
-            module.episodes[:] = read_metrics_stream(stream.path) + list(state.pending)
-    restore_global_rng(saved["rng"])

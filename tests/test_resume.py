@@ -236,6 +236,7 @@ def test_a_finished_runs_last_checkpoint_finds_its_files_complete(tmp_path):
 
     entry = load_checkpoint_entry(str(tmp_path / "checkpoints" / "run1" / "last.ckpt"))
     assert entry["finished"]
-    assert entry["state"]["pending"] == []  # every episode already in the metrics stream
-    assert entry["stream_length"] == os.path.getsize(tmp_path / "metrics_run1.pkl")
+    recorded = entry["recorder"]
+    assert recorded["state"]["pending"] == []  # every episode already in the metrics stream
+    assert recorded["stream_length"] == os.path.getsize(tmp_path / "metrics_run1.pkl")
     assert len(OnlineTrainer.load_run_metrics(str(tmp_path), 1)) == entry["rollout"]["episodes_done"]
