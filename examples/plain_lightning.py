@@ -55,8 +55,8 @@ def main() -> None:
           f"{trainer.current_epoch} epochs; files in {OUT}:", ", ".join(sorted(os.listdir(OUT))))
     if best.best_model_path:
         (result,) = trainer.test(module, ckpt_path=best.best_model_path, verbose=False)
-        print(f"best checkpoint {os.path.basename(best.best_model_path)}: val/ep_return {float(best.best_model_score):.1f}, "
-              f"test/ep_return {result['test/ep_return']:.1f}")
+        print(f"best checkpoint {os.path.basename(best.best_model_path)}: "
+              f"val/ep_return {float(best.best_model_score):.1f}, test/ep_return {result['test/ep_return']:.1f}")
 
 
 if __name__ == "__main__":

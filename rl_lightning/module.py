@@ -28,7 +28,6 @@ How Lightning's concepts map onto a run (the README's table says the same):
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from time import perf_counter
@@ -42,9 +41,10 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from rl_lightning.data.envs import EnvLike, as_vector_env
-from rl_lightning.data.rollout import RolloutDataset, Segment, greedy_episodes
+from rl_lightning.data.rollout import RolloutDataset, Segment
 from rl_lightning.loggers.empty import EmptyCallBack
 from rl_lightning.loggers.fanout import as_call_back
+from rl_lightning.greedy_evaluation import EVAL_METRICS, GreedyEvaluation
 from rl_lightning.protocol import check_agent, greedy_act
 from rl_lightning.recorder import RunRecorder, RunState
 from rl_lightning.resume import (CHECKPOINT_KEY, check_compatible, describe_agent, describe_env, load_hyperparameters,
@@ -75,9 +75,6 @@ DEFAULT_STEPS_PER_EPOCH = 10_000
 #: What ``training_step`` logs through ``self.log`` (aggregated per epoch).
 TRAIN_METRICS = ("train/ep_return", "train/ep_return_min", "train/ep_return_max", "train/ep_length", "train/episodes",
                  "train/env_steps", "train/env_steps_per_s")
-#: What validation and test log, under ``val/`` and ``test/``: the greedy returns' mean, std, min and max, the mean
-#: episode length.
-EVAL_METRICS = ("ep_return", "ep_return_std", "ep_return_min", "ep_return_max", "ep_length")
 #: Added to ``val_seed`` for the test loop's sub-env seeds, so test episodes start elsewhere than validation's.
 TEST_SEED_OFFSET = 1_000_000
 
@@ -213,8 +210,8 @@ class AgentModule(pl.LightningModule):
         self._make_agent = agent
         self._env_source = env
         self._env_from_datamodule = False
-        self._val_env_source = val_env
-        self._eval_env: Any = None
+        #: The validation and test loops' greedy episodes and their evaluation env.
+        self.evaluation = GreedyEvaluation(val_episodes, val_env)
         self._own_call_back = call_back
         #: The callable every seed-style log call goes through: ``call_back`` plus the Trainer's loggers.
         self.call_back = as_call_back(call_back, [])
@@ -330,8 +327,8 @@ class AgentModule(pl.LightningModule):
             self._env_source = source
             self._env_from_datamodule = True
             self._build(source)
-            if self._val_env_source is None:
-                self._val_env_source = getattr(datamodule, "val_env", None)
+            if self.evaluation.val_env is None:
+                self.evaluation.val_env = getattr(datamodule, "val_env", None)
         elif source is not None and not self._env_from_datamodule:
             raise ValueError(
                 f"the env is given twice: to AgentModule and by the datamodule {type(datamodule).__name__}; pass "
@@ -348,7 +345,7 @@ class AgentModule(pl.LightningModule):
             self.call_back = EmptyCallBack()
             self.recorder.stop_writing()
         if stage in ("validate", "test") or (stage == "fit" and self._validates_in_fit()):
-            self._eval_env_for_run()  # an impossible evaluation env is refused before any work
+            self.evaluation.build(self._env_source, self.rollout.env)  # an impossible one is refused before any work
 
     def _check_ddp_agent(self, world_size: int) -> None:
         agent = self.agent
@@ -563,7 +560,7 @@ class AgentModule(pl.LightningModule):
         return None
 
     def on_validation_model_eval(self) -> None:
-        """Leave the module's mode alone: :meth:`_evaluate` switches the agent to greedy acting and back itself."""
+        """Leave the module's mode alone: the evaluation switches the agent to greedy acting and back itself."""
 
     def on_validation_model_train(self) -> None:
         """Leave the module's mode alone (an agent trained with ``train=False`` stays in ``eval``)."""
@@ -575,61 +572,15 @@ class AgentModule(pl.LightningModule):
         """As :meth:`on_validation_model_train`."""
 
     def _evaluate(self, prefix: str, seed: int) -> dict:
-        """Play the greedy episodes with the global generators put back afterwards; log and return the metrics."""
-        env = self._eval_env_for_run()
-        agent = self.agent
-        if getattr(agent, "num_envs", None) != env.num_envs:  # validate/test before any fit
-            agent.set_num_env(env.num_envs)
-        switches = callable(getattr(agent, "eval", None)) and callable(getattr(agent, "train", None))
-        was_training = bool(getattr(agent, "training", self.train_agent))
-        rng = capture_global_rng()
-        if switches:
-            agent.eval()
-        try:
-            with torch.no_grad():
-                episodes = greedy_episodes(env, greedy_act(agent), self.val_episodes, seed)
-        finally:
-            if switches and was_training:
-                agent.train()
-            restore_global_rng(rng)
-        returns = np.array([e["ep_return"] for e in episodes], dtype=np.float64)
-        lengths = np.array([e["ep_length"] for e in episodes], dtype=np.float64)
-        values = (returns.mean(), returns.std(), returns.min(), returns.max(), lengths.mean())
-        metrics = {f"{prefix}/{name}": float(value) for name, value in zip(EVAL_METRICS, values, strict=True)}
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(episodes), sync_dist=self._world_size > 1)
+        """Play the greedy episodes (see :mod:`rl_lightning.greedy_evaluation`); log and return the metrics."""
+        self.evaluation.build(self._env_source, self.rollout.env)
+        values, count = self.evaluation.play(self.agent, seed, self.train_agent)
+        metrics = {f"{prefix}/{name}": value for name, value in values.items()}
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=count, sync_dist=self._world_size > 1)
         return metrics
 
-    def _eval_env_for_run(self) -> Any:
-        """The evaluation env, built once: ``val_env``, else the env factory again, else a copy of the env."""
-        if self._eval_env is not None:
-            return self._eval_env
-        source = self._val_env_source
-        if source is None and callable(self._env_source):
-            source = self._env_source
-        try:
-            if source is not None:
-                env = as_vector_env(source() if callable(source) else source)
-            else:
-                env = copy.deepcopy(self.rollout.env)
-        except Exception as error:  # noqa: BLE001 - any env may refuse to be copied
-            raise ValueError(
-                f"validation and test need an evaluation env, and none was given: the env "
-                f"{type(self.rollout.env).__name__} is an instance that cannot be copied ({error}). Pass "
-                "AgentModule(..., val_env=make_eval_env) or give env as a factory; or turn validation off with "
-                "Trainer(limit_val_batches=0).") from error
-        if env.num_envs != self.rollout.num_envs:
-            num_envs = env.num_envs
-            env.close()
-            raise ValueError(f"the evaluation env has {num_envs} sub-envs but the training env has "
-                             f"{self.rollout.num_envs}, and the agent acts for {self.rollout.num_envs}: build val_env "
-                             f"with num_envs={self.rollout.num_envs}.")
-        self._eval_env = env
-        return env
-
     def teardown(self, stage: str) -> None:
-        if self._eval_env is not None:
-            self._eval_env.close()
-            self._eval_env = None
+        self.evaluation.close()
 
     # ------------------------------------------------------------------ DDP: every rank steps its own envs
     def _gather_segment(self, segment: Segment) -> tuple:

@@ -209,8 +209,8 @@ def describe_agent(agent: Any) -> Optional[dict]:
 def rebuild_agent(description: Optional[dict], path: str) -> Any:
     """The agent (factory) :func:`describe_agent` described. Raises ``ValueError`` naming what to pass instead."""
     if not isinstance(description, dict):
-        raise ValueError(f"the checkpoint {path} does not describe its agent (an nn.Module agent that is not a built-in "
-                         "LightningAgent); pass it: load_from_checkpoint(path, agent=make_agent).")
+        raise ValueError(f"the checkpoint {path} does not describe its agent (an nn.Module agent that is not a "
+                         "built-in LightningAgent); pass it: load_from_checkpoint(path, agent=make_agent).")
     cls = _import_class(description["class"])
     if "hyperparameters" not in description:
         return load_agent(path)

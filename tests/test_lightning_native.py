@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMon
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
-from rl_lightning import AgentModule, EnvDataModule, OnlineTrainer
+from rl_lightning import AgentModule, EnvDataModule
 from rl_lightning.agents import PPO, LightningAgent, Params
 from rl_lightning.callbacks import BestReturnCheckpoint, LastCheckpoint
 from rl_lightning.loading import load_run_metrics

@@ -153,8 +153,9 @@ class BestReturnCheckpoint(ModelCheckpoint):
         if monitor != "ep_return":
             raise ValueError(
                 f"BestReturnCheckpoint(monitor={monitor!r}): it follows only the training episodes' return "
-                "('ep_return'). To keep the best evaluated agent use Lightning's ModelCheckpoint(monitor='val/ep_return', "
-                "mode='max'); AgentModule logs val/ep_return at every validation (every epoch by default).")
+                "('ep_return'). To keep the best evaluated agent use Lightning's "
+                "ModelCheckpoint(monitor='val/ep_return', mode='max'); AgentModule logs val/ep_return at every "
+                "validation (every epoch by default).")
         super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, save_last=False,
                          enable_version_counter=False, auto_insert_metric_name=False)
         self._written_best = 0  # the module's state.best_updates when best.ckpt was last written
