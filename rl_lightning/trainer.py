@@ -59,6 +59,8 @@ _RUN_OUTPUT = re.compile(r"^(metrics_run\d+\.pkl|all_metrics\.pkl|Run\d+_.*_agen
 PREVIOUS_DIR = "previous"
 #: Lightning checkpoints of each run: ``exp_dir/checkpoints/run{r}/last.ckpt`` and ``best.ckpt``.
 CHECKPOINT_DIR = "checkpoints"
+#: Seconds between writes of each run's ``last.ckpt`` by default (not with ``compat="rlbase"``).
+DEFAULT_CHECKPOINT_INTERVAL = 300.0
 
 
 class OnlineTrainer:
@@ -80,15 +82,19 @@ class OnlineTrainer:
         progress: show one tqdm bar per run.
         checkpoint_interval: with an ``exp_dir``, seconds of wall time between writes of the Lightning
             checkpoint ``exp_dir/checkpoints/run{r}/last.ckpt`` (also written at the end of a run and on Ctrl-C
-            or SIGTERM) that ``multi_run(resume=True)`` continues from; ``None`` writes none.
+            or SIGTERM) that ``multi_run(resume=True)`` continues from; ``None`` writes none. Default: 300 seconds;
+            ``None`` with ``compat="rlbase"`` (the origin's folder holds no checkpoints: pass a number to have them).
+            A ``train=False`` run (greedy evaluation) writes none in either mode: there is nothing to resume.
         check_rewards: raise ``ValueError`` on a NaN or infinite reward instead of recording it as it is.
         trainer_kwargs: extra keyword arguments for each run's ``lightning.pytorch.Trainer``.
 
     Attributes:
+        env, agent: the env and agent of the run started last (``trainer.env`` closed, ``trainer.agent`` trained),
+            as the origin trainer leaves them: after ``multi_run`` the last run's, whatever ``num_workers``
+            (from a worker process the agent travels back pickled; ``None`` where it cannot be pickled).
         call_back: the seed-style logger; ``TBCallBack(log_dir=exp_dir, flush_every=1)`` by default
             (``EmptyCallBack`` without ``exp_dir`` or with ``compat="rlbase"``). Assign another before
             ``multi_run`` to swap it.
-        env, agent: the current (or last) run's env and agent.
     """
 
     def __init__(
@@ -103,7 +109,7 @@ class OnlineTrainer:
         compat: str = "default",
         segment_steps: Optional[int] = None,
         progress: bool = True,
-        checkpoint_interval: Optional[float] = 300.0,
+        checkpoint_interval: Union[float, None, str] = "default",
         check_rewards: bool = False,
         trainer_kwargs: Optional[dict] = None,
     ):
@@ -119,6 +125,8 @@ class OnlineTrainer:
         if config is not None and not os.path.isfile(config):
             raise ValueError(f"config={os.fspath(config)!r} does not exist; pass the path of an existing config file, "
                              "or config=None.")
+        if checkpoint_interval == "default":
+            checkpoint_interval = DEFAULT_CHECKPOINT_INTERVAL if compat == "default" else None
         if checkpoint_interval is not None and (isinstance(checkpoint_interval, bool) or not isinstance(
                 checkpoint_interval, (int, float)) or checkpoint_interval < 0):
             raise ValueError(f"checkpoint_interval must be a number of seconds >= 0 or None, "
@@ -211,8 +219,11 @@ class OnlineTrainer:
         if resume and overwrite:
             raise ValueError("resume=True and overwrite=True contradict each other: resume continues the runs in "
                              "exp_dir, overwrite replaces them. Pass one of them.")
-        if resume and (self.exp_dir is None or self.checkpoint_interval is None):
-            raise ValueError("resume=True needs exp_dir and checkpoint_interval (the runs' last.ckpt files).")
+        if resume and (self.exp_dir is None or self.checkpoint_interval is None or not self.train):
+            raise ValueError("resume=True needs exp_dir, checkpoint_interval (the runs' last.ckpt files; with "
+                             "compat='rlbase' pass e.g. checkpoint_interval=300) and train=True; got "
+                             f"exp_dir={self.exp_dir!r}, checkpoint_interval={self.checkpoint_interval!r}, "
+                             f"train={self.train!r}.")
         if checkpoint_freq is not None:
             check_int("checkpoint_freq", checkpoint_freq, minimum=0)
         check_int("num_workers", num_workers, minimum=1)
@@ -365,12 +376,12 @@ class OnlineTrainer:
                             "multi_run(..., resume=True).", run_idx, module.rollout.env_steps,
                             self._last_checkpoint_path(run_idx) if self.exp_dir else "no checkpoint (no exp_dir)")
                 raise SystemExit(128 + signal.SIGTERM) from stop
-        self.agent = module.agent  # a resumed run restored its agent into a new object
+        self.env, self.agent = module.env, module.agent  # a resumed run restored them into new objects
         return module.episodes
 
     def _lightning_trainer_kwargs(self, run_idx: int) -> dict:
         checkpoints: list = []
-        if self.exp_dir is not None and self.checkpoint_interval is not None:
+        if self.exp_dir is not None and self.checkpoint_interval is not None and self.train:
             folder = self._checkpoint_dir(run_idx)
             checkpoints.append(LastCheckpoint(folder, train_time_interval=self.checkpoint_interval))
             if self._options["checkpoint_freq"] is not None:
@@ -386,20 +397,32 @@ class OnlineTrainer:
         return kwargs
 
     def _parallel_runs(self, seeds: list, num_workers: int) -> list:
-        """Run every run in a pool of ``num_workers`` processes; factories travel with cloudpickle."""
+        """Run every run in a pool of ``num_workers`` processes; factories travel with cloudpickle. The last run's
+        agent and env come back pickled, for :attr:`agent` and :attr:`env`."""
         payload = cloudpickle.dumps(self)
         context = multiprocessing.get_context("spawn")
+        last = len(seeds)
         with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
-            futures = [pool.submit(_run_in_worker, payload, run_idx, seed) for run_idx, seed in enumerate(seeds, 1)]
-            return [future.result() for future in futures]
+            futures = [pool.submit(_run_in_worker, payload, run_idx, seed, run_idx == last)
+                       for run_idx, seed in enumerate(seeds, 1)]
+            outcomes = [future.result() for future in futures]
+        agent_bytes, env_bytes = outcomes[-1][1]
+        self.agent = None if agent_bytes is None else cloudpickle.loads(agent_bytes)
+        self.env = None if env_bytes is None else cloudpickle.loads(env_bytes)
+        if self.agent is None:
+            warnings.warn("the last run's agent could not be pickled in its worker process, so trainer.agent is None "
+                          "after multi_run(num_workers>1); its files in exp_dir hold it.", UserWarning, stacklevel=3)
+        return [episodes for episodes, _ in outcomes]
 
-    def _fresh_run(self, run_idx: int, seed: int) -> Optional[list]:
-        """Build and run one run in this process, then close this process's copy of the logger."""
+    def _fresh_run(self, run_idx: int, seed: int, send_back: bool) -> tuple:
+        """Build and run one run in this process, then close this process's copy of the logger. Returns the run's
+        episodes and, with ``send_back``, its agent and env pickled (``None`` each where that fails)."""
         env, agent = self._build_run(run_idx)
         try:
-            return self._one_run(run_idx, seed, env, agent)
+            episodes = self._one_run(run_idx, seed, env, agent)
         finally:
             self.call_back.close()
+        return episodes, (_pickled(self.agent), _pickled(self.env)) if send_back else (None, None)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -475,9 +498,16 @@ class OnlineTrainer:
         return extract_actual_rewards(info, reward)
 
 
-def _run_in_worker(payload: bytes, run_idx: int, seed: int) -> Optional[list]:
+def _run_in_worker(payload: bytes, run_idx: int, seed: int, send_back: bool) -> tuple:
     trainer: OnlineTrainer = cloudpickle.loads(payload)
-    return trainer._fresh_run(run_idx, seed)
+    return trainer._fresh_run(run_idx, seed, send_back)
+
+
+def _pickled(obj: Any) -> Optional[bytes]:
+    try:
+        return cloudpickle.dumps(obj)
+    except Exception:  # noqa: BLE001 - an agent or env may hold what cannot travel (sockets, subprocesses)
+        return None
 
 
 @contextlib.contextmanager
