@@ -92,7 +92,7 @@ def _holds_no_agent(path: str) -> bool:
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=False) is None
+        return torch.load(path, map_location="cpu", weights_only=True) is None
     except Exception:  # noqa: BLE001 - unreadable is not "empty": the agent class's own error is the one to show
         return False
 

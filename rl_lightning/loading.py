@@ -1,7 +1,9 @@
 """Reading an experiment folder back: metrics streams, transitions, agent logs, args and config.
 
-Security: metrics files are pickles and ``config.py`` is executed by :func:`load_config`; both run code
-chosen by whoever wrote them. Load experiment folders only from sources you trust.
+Security: metrics files are pickles. Every metrics loader takes ``safe``: ``True`` reads only plain data (dicts,
+lists, tuples, numbers, strings, numpy scalars and arrays) and refuses anything else without running it; the
+default ``False`` is the seed's plain ``pickle.load``, for files whose author you trust. ``config.py`` is Python,
+executed by :func:`load_config`: load it only from sources you trust.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ def run_indices(exp_dir: str) -> list[int]:
     return sorted(indices)
 
 
-def load_run_metrics(exp_dir: str, run_idx: int) -> list:
-    """Every episode dict of run ``run_idx`` (1-based), in the order the episodes finished.
+def load_run_metrics(exp_dir: str, run_idx: int, safe: bool = False) -> list:
+    """Every episode dict of run ``run_idx`` (1-based), in the order the episodes finished (``safe``: read without
+    running code, see the module docstring).
 
     Raises:
         FileNotFoundError: the run has no metrics file.
@@ -50,27 +53,27 @@ def load_run_metrics(exp_dir: str, run_idx: int) -> list:
             f"No metrics file found for run {run_idx} in {exp_dir} (looked for {path}); runs there: "
             f"{run_indices(exp_dir) if os.path.isdir(exp_dir) else 'none, the folder does not exist'}"
         )
-    return read_metrics_stream(path)
+    return read_metrics_stream(path, safe)
 
 
-def load_all_run_metrics(exp_dir: str) -> list:
+def load_all_run_metrics(exp_dir: str, safe: bool = False) -> list:
     """A list with one list of episode dicts per run, in run-index order (``[]`` when there are no runs)."""
-    return [load_run_metrics(exp_dir, r) for r in run_indices(exp_dir)]
+    return [load_run_metrics(exp_dir, r, safe) for r in run_indices(exp_dir)]
 
 
-def load_transitions(exp_dir: str) -> list:
+def load_transitions(exp_dir: str, safe: bool = False) -> list:
     """``[run][episode]`` → that episode's transitions."""
-    return [[episode.get("transitions", []) for episode in run] for run in load_all_run_metrics(exp_dir)]
+    return [[episode.get("transitions", []) for episode in run] for run in load_all_run_metrics(exp_dir, safe)]
 
 
-def load_agent_logs(exp_dir: str) -> list:
+def load_agent_logs(exp_dir: str, safe: bool = False) -> list:
     """``[run][episode]`` → that episode's ``agent_logs`` (dict of arrays or ``None``)."""
-    return [[episode.get("agent_logs") for episode in run] for run in load_all_run_metrics(exp_dir)]
+    return [[episode.get("agent_logs") for episode in run] for run in load_all_run_metrics(exp_dir, safe)]
 
 
-def load_run_agent_logs(exp_dir: str, run_idx: int) -> list:
+def load_run_agent_logs(exp_dir: str, run_idx: int, safe: bool = False) -> list:
     """``[episode]`` → ``agent_logs`` of run ``run_idx``."""
-    return [episode.get("agent_logs") for episode in load_run_metrics(exp_dir, run_idx)]
+    return [episode.get("agent_logs") for episode in load_run_metrics(exp_dir, run_idx, safe)]
 
 
 def load_args(exp_dir: str) -> argparse.Namespace:

@@ -19,6 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from rl_lightning.safe_pickle import UntrustedFileError, load_plain_data
+
 __all__ = ["MetricsStreamWriter", "read_metrics_stream", "metrics_stream_path", "dumps_episodes"]
 
 
@@ -130,12 +132,19 @@ def _cut_back(f, size: int) -> None:
         pass
 
 
-def read_metrics_stream(path: str) -> list:
+def read_metrics_stream(path: str, safe: bool = False) -> list:
     """Return every episode dict of a metrics file, chunk after chunk.
+
+    Args:
+        path: the ``metrics_run{r}.pkl`` file.
+        safe: read it without running code: only dicts, lists, tuples, sets, numbers, strings, bytes, ``None``,
+            numpy scalars and arrays are constructed (see :func:`~rl_lightning.safe_pickle.load_plain_data`);
+            default: Python's plain unpickler, as the seed's loaders do (only for files whose author you trust).
 
     Raises:
         FileNotFoundError: no file at ``path``.
         TypeError: a chunk is not a list (the file is not a metrics stream).
+        rl_lightning.safe_pickle.UntrustedFileError: with ``safe``, a chunk names anything else.
     """
     episodes: list = []
     size = os.path.getsize(path)
@@ -143,7 +152,9 @@ def read_metrics_stream(path: str) -> list:
         while f.tell() < size:
             start = f.tell()
             try:
-                chunk = pickle.load(f)
+                chunk = load_plain_data(f, f"the metrics file {path}") if safe else pickle.load(f)
+            except UntrustedFileError:
+                raise
             except (EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError) as err:
                 warnings.warn(
                     f"{path}: the chunk at byte {start} is incomplete ({type(err).__name__}); it was dropped and the "

@@ -50,9 +50,10 @@ from rl_lightning.recorder import RunRecorder, RunState
 from rl_lightning.resume import (CHECKPOINT_KEY, check_compatible, describe_agent, describe_env, load_hyperparameters,
                                  load_seed_agent, pack_entry, read_entry, rebuild_agent, rebuild_env, recorder_state,
                                  run_entry)
+from rl_lightning.safe_pickle import modules_of
 from rl_lightning.seeding import capture_global_rng, restore_global_rng
 from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
-from rl_lightning.validation import COMPAT_MODES, check_budget, check_choice, check_int
+from rl_lightning.validation import COMPAT_MODES, check_bool, check_budget, check_choice, check_int
 
 # The rollout dataset's len() is its epoch length in segments, read in the main process (num_workers=0), where
 # Lightning's warning about len() and several loader workers does not apply.
@@ -135,6 +136,9 @@ class AgentModule(pl.LightningModule):
             called again, or a copy of an env instance. Built when a validation or test first runs.
         val_seed: validation resets evaluation sub-env ``i`` with ``val_seed + i`` every time (test: ``val_seed +
             1_000_000 + i``); default ``seed + 1_000_000``.
+        trust_checkpoint: read the run state of a checkpoint this module loads with Python's plain unpickler. By
+            default it is read without running code (:mod:`rl_lightning.safe_pickle`): only plain data, numpy,
+            torch tensors, gymnasium's classes and the classes of this module's own env and agent.
 
     ``env=None`` takes the envs from the datamodule the module is fitted with
     (``trainer.fit(module, datamodule=EnvDataModule(...))``); the agent factory is then called in ``setup``.
@@ -166,6 +170,7 @@ class AgentModule(pl.LightningModule):
         val_episodes: int = 5,
         val_env: Optional[EnvLike] = None,
         val_seed: Optional[int] = None,
+        trust_checkpoint: bool = False,
     ):
         super().__init__()
         check_budget(num_episodes, total_steps)
@@ -183,6 +188,7 @@ class AgentModule(pl.LightningModule):
         if steps_per_epoch is not None:
             check_int("steps_per_epoch", steps_per_epoch, minimum=1)
         check_int("val_episodes", val_episodes, minimum=1)
+        check_bool("trust_checkpoint", trust_checkpoint)
         if val_seed is not None:
             check_int("val_seed", val_seed, minimum=0)
         if val_env is not None and not callable(val_env):
@@ -202,6 +208,7 @@ class AgentModule(pl.LightningModule):
         self.exp_dir = None if exp_dir is None else os.fspath(exp_dir)
         self.steps_per_epoch = DEFAULT_STEPS_PER_EPOCH if steps_per_epoch is None else steps_per_epoch
         self.val_episodes = val_episodes
+        self.trust_checkpoint = trust_checkpoint
         self.val_seed = seed + TEST_SEED_OFFSET if val_seed is None else val_seed
         self.calls_update = train or compat == "rlbase"
         self._rollout_options = dict(total_steps=total_steps, num_episodes=num_episodes, seed=seed,
@@ -713,7 +720,7 @@ class AgentModule(pl.LightningModule):
         """Restore the run saved by :meth:`on_save_checkpoint`: agent, env, trackers, counters, RNGs when fitting;
         only the agent otherwise (``validate``, ``test``, ``load_from_checkpoint``), which leaves the run's files
         as they are."""
-        saved = read_entry(checkpoint)
+        saved = read_entry(checkpoint, modules_of(self.env, self.agent), self.trust_checkpoint)
         check_compatible(saved, self.agent, self.env)
         if not isinstance(self.agent, torch.nn.Module):
             # A Lightning-native agent's weights come with the checkpoint's state_dict; a seed agent is rebuilt.
@@ -725,7 +732,7 @@ class AgentModule(pl.LightningModule):
             raise ValueError(f"this is a {saved['kind']!r} checkpoint, which holds an agent but no run state; resume "
                              "from last.ckpt, or load its agent with rl_lightning.resume.load_agent(path).")
         self.recorder.load_state_dict(recorder_state(saved), finished=saved["finished"])
-        self.rollout.load_state_dict(saved["rollout"])
+        self.rollout.load_state_dict(saved["rollout"], trust=self.trust_checkpoint)
         restore_global_rng(saved["rng"])
         self._resumed = True
         self._run_ended = False

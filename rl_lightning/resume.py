@@ -11,8 +11,9 @@ stream's length), plus Python's, numpy's and torch's global generators. The modu
 (``AgentModule.on_save_checkpoint`` / ``on_load_checkpoint``); this file holds the format, the checks and what
 ``load_from_checkpoint`` rebuilds from a checkpoint alone.
 
-Security: restoring a run unpickles that entry, which runs code chosen by whoever wrote the file, as the
-seed's metrics pickles and agent files do. Resume only from checkpoints you trust.
+Security: the entry is a pickle; it is read with :func:`~rl_lightning.safe_pickle.load_run_state`, which constructs
+nothing but plain data, numpy, torch tensors, gymnasium's classes and the classes of the resuming run's own env and
+agent, and refuses anything else unless the file is trusted explicitly (``trust_checkpoint=True``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import inspect
 import os
 import pickle
 import tempfile
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import torch
+
+from rl_lightning.safe_pickle import load_run_state
 
 __all__ = ["CHECKPOINT_KEY", "run_entry", "read_entry", "recorder_state", "check_compatible", "load_seed_agent",
            "load_agent", "load_checkpoint_entry", "CheckpointMismatchError", "describe_env", "describe_agent",
@@ -77,8 +80,9 @@ def recorder_state(saved: dict) -> dict:
     return {key: saved[key] for key in ("state", "stream_length", "episodes")}
 
 
-def load_checkpoint_entry(path: str) -> dict:
-    """The ``rl_lightning`` entry of a checkpoint file (it is a pickle: load files you trust).
+def load_checkpoint_entry(path: str, trust: bool = False, allowed_modules: Iterable[str] = ()) -> dict:
+    """The ``rl_lightning`` entry of a checkpoint file, read with :func:`~rl_lightning.safe_pickle.load_run_state`
+    (plain data, numpy, torch and gymnasium classes, and classes of ``allowed_modules``; ``trust=True``: any).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -92,7 +96,7 @@ def load_checkpoint_entry(path: str) -> dict:
         raise ValueError(f"the checkpoint file {path} is corrupted or not a checkpoint: {err}") from err
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
         raise ValueError(f"the checkpoint file {path} was not written by rl_lightning's AgentModule")
-    return unpack_entry(checkpoint[CHECKPOINT_KEY])
+    return unpack_entry(checkpoint[CHECKPOINT_KEY], path, allowed_modules, trust)
 
 
 def pack_entry(entry: dict) -> bytes:
@@ -100,15 +104,20 @@ def pack_entry(entry: dict) -> bytes:
     return pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def unpack_entry(blob: Any) -> dict:
-    """The entry back from the checkpoint file (accepts an unpacked dict too)."""
-    return blob if isinstance(blob, dict) else pickle.loads(blob)
+def unpack_entry(blob: Any, where: str = "the checkpoint", allowed_modules: Iterable[str] = (),
+                 trust: bool = False) -> dict:
+    """The entry back from the checkpoint file (accepts an unpacked dict too), read without running code unless
+    ``trust`` (see :func:`~rl_lightning.safe_pickle.load_run_state`)."""
+    if isinstance(blob, dict):
+        return blob
+    return load_run_state(blob, f"the run state in {where}", allowed_modules, trust)
 
 
-def load_agent(path: str) -> Any:
+def load_agent(path: str, trust: bool = False) -> Any:
     """The agent stored in a Lightning checkpoint of a run (``last.ckpt`` or ``best.ckpt``), rebuilt through its
-    class's ``load`` classmethod, as the seed's agent files are."""
-    entry = load_checkpoint_entry(path)
+    class's ``load`` classmethod, as the seed's agent files are. The entry is read without running code unless
+    ``trust``."""
+    entry = load_checkpoint_entry(path, trust)
     return load_seed_agent(_import_class(entry["agent_class"]), entry["agent"])
 
 
@@ -140,8 +149,9 @@ def load_seed_agent(cls: type, saved: dict) -> Any:
         return cls.load(path)
 
 
-def read_entry(checkpoint: dict) -> dict:
-    """The ``rl_lightning`` entry of a loaded checkpoint dict.
+def read_entry(checkpoint: dict, allowed_modules: Iterable[str] = (), trust: bool = False) -> dict:
+    """The ``rl_lightning`` entry of a loaded checkpoint dict, read without running code unless ``trust``: it accepts
+    the classes of ``allowed_modules`` (the resuming run's env and agent) beside plain data.
 
     Raises:
         KeyError: the checkpoint was not written by an ``AgentModule``.
@@ -149,7 +159,7 @@ def read_entry(checkpoint: dict) -> dict:
     if CHECKPOINT_KEY not in checkpoint:
         raise KeyError(f"the checkpoint has no {CHECKPOINT_KEY!r} entry: it was not written by rl_lightning's "
                        f"AgentModule (keys: {sorted(checkpoint)})")
-    return unpack_entry(checkpoint[CHECKPOINT_KEY])
+    return unpack_entry(checkpoint[CHECKPOINT_KEY], "the checkpoint", allowed_modules, trust)
 
 
 # ---------------------------------------------------------------- what load_from_checkpoint rebuilds alone

@@ -151,7 +151,7 @@ class RecordingAgent:
     def load(cls, file_path: str, checkpoint: Optional[dict] = None) -> "RecordingAgent":
         """Restore an agent from a file written by ``save(path)`` (or from its ``checkpoint`` dict)."""
         if checkpoint is None:
-            checkpoint = torch.load(file_path, weights_only=False)
+            checkpoint = torch.load(file_path, weights_only=True)  # plain data only
         agent = cls(num_actions=checkpoint["num_actions"], greedy_action=checkpoint["greedy_action"])
         agent.weight, agent.updates = checkpoint["weight"], checkpoint["updates"]
         agent.rng.bit_generator.state = checkpoint["rng_state"]

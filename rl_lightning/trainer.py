@@ -42,6 +42,7 @@ from rl_lightning.module import AgentModule
 from rl_lightning.preflight import check_can_create_dir, check_writable_dir, preflight
 from rl_lightning.protocol import check_agent
 from rl_lightning.resume import load_checkpoint_entry
+from rl_lightning.safe_pickle import modules_of
 from rl_lightning.seeding import capture_global_rng, restore_global_rng, run_seed
 from rl_lightning.validation import COMPAT_MODES, check_bool, check_budget, check_choice, check_int
 
@@ -86,6 +87,8 @@ class OnlineTrainer:
             ``None`` with ``compat="rlbase"`` (the origin's folder holds no checkpoints: pass a number to have them).
             A ``train=False`` run (greedy evaluation) writes none in either mode: there is nothing to resume.
         check_rewards: raise ``ValueError`` on a NaN or infinite reward instead of recording it as it is.
+        trust_checkpoint: ``multi_run(resume=True)`` reads the runs' ``last.ckpt`` with Python's plain unpickler;
+            by default without running code (see :mod:`rl_lightning.safe_pickle`).
         trainer_kwargs: extra keyword arguments for each run's ``lightning.pytorch.Trainer``.
 
     Attributes:
@@ -111,6 +114,7 @@ class OnlineTrainer:
         progress: bool = True,
         checkpoint_interval: Union[float, None, str] = "default",
         check_rewards: bool = False,
+        trust_checkpoint: bool = False,
         trainer_kwargs: Optional[dict] = None,
     ):
         check_choice("compat", compat, COMPAT_MODES)
@@ -147,6 +151,8 @@ class OnlineTrainer:
         self.checkpoint_interval = checkpoint_interval
         check_bool("check_rewards", check_rewards)
         self.check_rewards = check_rewards
+        check_bool("trust_checkpoint", trust_checkpoint)
+        self.trust_checkpoint = trust_checkpoint
         self.trainer_kwargs = dict(trainer_kwargs or {})
         # The origin trainer's switch, kept for scripts that set it: False leaves every episode's ``actions`` empty.
         # True records them whenever the episode dicts are dumped or kept (a run that does neither has no reader).
@@ -247,10 +253,10 @@ class OnlineTrainer:
             metrics_dump_every=metrics_dump_every, keep_metrics_in_memory=keep_metrics_in_memory,
         )
 
-        resumable = self._resumable_runs(num_runs) if resume else {}
         # Run 1 is built first so that a broken env or agent is reported before any file is written.
         first_seed = run_seed(1, seed_offset, num_episodes, total_steps)
         env, agent = self._build_run(1)
+        resumable = self._resumable_runs(num_runs, modules_of(env, agent)) if resume else {}
         # The check runs on a second env and agent from the factories rather than on copies of the run's (see
         # preflight), built with the global random generators put back afterwards, so the run sees them as if it
         # were not.
@@ -320,8 +326,9 @@ class OnlineTrainer:
             agent.dump_path = os.path.join(self.exp_dir, f"option_rollouts_run{run_idx}.pkl")
         return env, agent
 
-    def _resumable_runs(self, num_runs: int) -> dict:
-        """``{run_idx: (last.ckpt path, finished)}`` of the runs that have a last checkpoint.
+    def _resumable_runs(self, num_runs: int, allowed_modules: frozenset) -> dict:
+        """``{run_idx: (last.ckpt path, finished, seed)}`` of the runs that have a last checkpoint, read without
+        running code unless ``trust_checkpoint`` (the run's env and agent classes, from ``allowed_modules``).
 
         Raises:
             FileNotFoundError: no run has one (nothing to resume), naming the paths looked at.
@@ -330,7 +337,8 @@ class OnlineTrainer:
         for run_idx in range(1, num_runs + 1):
             path = self._last_checkpoint_path(run_idx)
             if os.path.exists(path):
-                found[run_idx] = (path, load_checkpoint_entry(path)["finished"])
+                entry = load_checkpoint_entry(path, self.trust_checkpoint, allowed_modules)
+                found[run_idx] = (path, entry["finished"], entry["run"]["seed"])
         if not found:
             looked = ", ".join(self._last_checkpoint_path(r) for r in range(1, min(num_runs, 3) + 1))
             raise FileNotFoundError(f"resume=True but no run of exp_dir={self.exp_dir!r} has a checkpoint to resume "
@@ -346,7 +354,7 @@ class OnlineTrainer:
     def _one_run(self, run_idx: int, seed: int, env: Any, agent: Any) -> Optional[list]:
         """One run: a fresh ``AgentModule`` fitted by a fresh Lightning ``Trainer`` (or continued from its last
         checkpoint, or, when that run already finished, read back from its files)."""
-        ckpt_path, finished = self._resumable.get(run_idx, (None, False))
+        ckpt_path, finished, saved_seed = self._resumable.get(run_idx, (None, False, None))
         opts = self._options
         if finished:
             env.close()
@@ -354,7 +362,7 @@ class OnlineTrainer:
                 return None
             return loading.load_run_metrics(self.exp_dir, run_idx) if opts["dump_metrics"] else None
         if ckpt_path is not None:
-            seed = load_checkpoint_entry(ckpt_path)["run"]["seed"]
+            seed = saved_seed
         self._log_banner(run_idx, seed, env, agent)
         self.env, self.agent = env, agent
         module = AgentModule(
@@ -364,6 +372,7 @@ class OnlineTrainer:
             dump_transitions=opts["dump_transitions"], metrics_dump_every=opts["metrics_dump_every"],
             keep_metrics_in_memory=opts["keep_metrics_in_memory"], tuning_hp=opts["tuning_hp"],
             compat=self.compat, segment_steps=self.segment_steps, check_rewards=self.check_rewards,
+            trust_checkpoint=self.trust_checkpoint,
             record_actions=None if self._dump_actions else False,
         )
         with _quiet_lightning():

@@ -35,6 +35,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
+from rl_lightning.agents.files import decode_space, encode_space, load_agent_file
 from rl_lightning.agents.hparams import Params
 from rl_lightning.data.envs import autoreset_mode
 from rl_lightning.module import DEFAULT_SEGMENT_STEPS
@@ -355,8 +356,8 @@ class LightningAgent(nn.Module):
         checkpoint = {
             "agent_class": f"{type(self).__module__}.{type(self).__qualname__}",
             "params": self.params.to_dict(),
-            "observation_space": self.observation_space,
-            "action_space": self.action_space,
+            "observation_space": encode_space(self.observation_space),
+            "action_space": encode_space(self.action_space),
             "num_envs": self.num_envs,
             "seed": self.seed,
             "env_steps": self.env_steps,
@@ -368,18 +369,21 @@ class LightningAgent(nn.Module):
         return checkpoint
 
     @classmethod
-    def load(cls, file_path: Optional[str], checkpoint: Optional[dict] = None) -> "LightningAgent":
+    def load(cls, file_path: Optional[str], checkpoint: Optional[dict] = None, *, trust: bool = False
+             ) -> "LightningAgent":
         """Restore an agent from a file written by ``save(path)`` (``path + "_agent.t"``) or from its dict.
 
-        Security: the file is a pickle (spaces are pickled objects); load only files you trust.
+        The file holds plain data and loads with ``torch.load(weights_only=True)``; a file of an earlier version
+        loads without running code too, with a warning (see :mod:`rl_lightning.agents.files`). ``trust=True``
+        loads any file with Python's plain unpickler.
         """
         if checkpoint is None:
-            checkpoint = torch.load(file_path, map_location="cpu", weights_only=False)
+            checkpoint = load_agent_file(file_path, trust)
         expected = f"{cls.__module__}.{cls.__qualname__}"
         if checkpoint.get("agent_class") != expected:
             raise TypeError(f"{file_path!r} holds a {checkpoint.get('agent_class')!r}, not a {expected!r}; load it "
                             "with that class's load().")
-        agent = cls(checkpoint["observation_space"], checkpoint["action_space"],
+        agent = cls(decode_space(checkpoint["observation_space"]), decode_space(checkpoint["action_space"]),
                     cls.params_class.from_dict(checkpoint["params"]), num_envs=checkpoint["num_envs"])
         missing, unexpected = agent.load_state_dict(checkpoint["state_dict"], strict=False)
         if unexpected or any(not key.endswith("_extra_state") for key in missing):

@@ -8,6 +8,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rl_lightning.agents.files import decode_space, encode_space, load_agent_file
+
 __all__ = ["RandomAgent"]
 
 
@@ -72,19 +74,24 @@ class RandomAgent:
     def save(self, file_path: Optional[str] = None) -> dict:
         """The space, the sub-env count and where the action stream is (generator state, unused drawn actions),
         so a loaded agent, and a run resumed with it, acts exactly as this one would have."""
-        checkpoint = {"action_space": self.action_space, "num_envs": self.num_envs,
+        checkpoint = {"action_space": encode_space(self.action_space), "num_envs": self.num_envs,
                       "generator": self.batch_space.np_random.bit_generator.state,
-                      "block": None if self._block is None else self._block.copy(), "next": self._next}
+                      "block": None if self._block is None else torch.from_numpy(self._block.copy()),
+                      "next": self._next}
         if file_path is not None:
             torch.save(checkpoint, f"{file_path}_agent.t")
         return checkpoint
 
     @classmethod
-    def load(cls, file_path: str, checkpoint: Optional[dict] = None) -> "RandomAgent":
+    def load(cls, file_path: str, checkpoint: Optional[dict] = None, *, trust: bool = False) -> "RandomAgent":
+        """Restore an agent written by ``save`` (plain data: ``torch.load(weights_only=True)``; files of earlier
+        versions without running code too, see :mod:`rl_lightning.agents.files`)."""
         if checkpoint is None:
-            checkpoint = torch.load(file_path, weights_only=False)
-        agent = cls(checkpoint["action_space"], checkpoint["num_envs"])
+            checkpoint = load_agent_file(file_path, trust)
+        agent = cls(decode_space(checkpoint["action_space"]), checkpoint["num_envs"])
         if checkpoint.get("generator") is not None:  # files of earlier versions hold no stream position
             agent.batch_space.np_random.bit_generator.state = checkpoint["generator"]
-            agent._block, agent._next = checkpoint["block"], checkpoint["next"]
+            block = checkpoint["block"]
+            agent._block = block.numpy() if isinstance(block, torch.Tensor) else block
+            agent._next = checkpoint["next"]
         return agent

@@ -8,7 +8,8 @@ Env steps: a run's x-axis in env steps is the cumulative sum of its episodes' le
 env steps of finished episodes, summed over sub-envs; it leaves out reset steps and the steps of
 episodes still running at the end, so it runs slightly behind the trainer's own ``env_steps`` counter.
 
-Security: metrics files are pickles; load experiment folders only from sources you trust.
+Security: metrics files are pickles; they are read without running code by default (``safe=True``: plain data
+only), so ``rl-lightning plot`` can open a folder from anywhere.
 """
 
 from __future__ import annotations
@@ -74,12 +75,14 @@ class Experiment:
         return [run.returns for run in self.runs]
 
 
-def load_experiment(exp_dir: str | os.PathLike, name: Optional[str] = None) -> Experiment:
+def load_experiment(exp_dir: str | os.PathLike, name: Optional[str] = None, safe: bool = True) -> Experiment:
     """Read every ``metrics_run{r}.pkl`` of ``exp_dir``.
 
     Args:
         exp_dir: an ``OnlineTrainer`` experiment folder.
         name: the label; default: the folder's name.
+        safe: read the metrics files without running code (plain data only; see :mod:`rl_lightning.loading`);
+            ``False`` trusts them.
 
     Raises:
         FileNotFoundError: the folder does not exist, or holds no metrics file (its content is listed).
@@ -95,11 +98,12 @@ def load_experiment(exp_dir: str | os.PathLike, name: Optional[str] = None) -> E
             f"{path!r} holds no metrics_run{{r}}.pkl file (it holds: {shown}). Run OnlineTrainer.multi_run with "
             "exp_dir set and dump_metrics=True to write them."
         )
-    runs = [RunCurve.from_episodes(r, load_run_metrics(path, r)) for r in indices]
+    runs = [RunCurve.from_episodes(r, load_run_metrics(path, r, safe)) for r in indices]
     return Experiment(name or _folder_name(path), path, runs)
 
 
-def load_experiments(exp_dirs: Sequence[str | os.PathLike], names: Optional[Sequence[str]] = None) -> list:
+def load_experiments(exp_dirs: Sequence[str | os.PathLike], names: Optional[Sequence[str]] = None,
+                     safe: bool = True) -> list:
     """:func:`load_experiment` for each folder; labels default to folder names, made unique with their parents.
 
     Raises:
@@ -109,7 +113,7 @@ def load_experiments(exp_dirs: Sequence[str | os.PathLike], names: Optional[Sequ
     if names is not None and len(names) != len(paths):
         raise ValueError(f"names has {len(names)} entries for {len(paths)} experiment folders; give one per folder.")
     labels = list(names) if names is not None else _unique_labels(paths)
-    return [load_experiment(p, label) for p, label in zip(paths, labels)]
+    return [load_experiment(p, label, safe) for p, label in zip(paths, labels)]
 
 
 def _folder_name(path: str) -> str:

@@ -31,7 +31,7 @@ __all__ = ["write_report", "plot_main"]
 def write_report(exp_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
                  formats: Sequence[str] = ("png", "svg"), names: Optional[Sequence[str]] = None, window: int = 1,
                  confidence: float = 0.95, reps: int = 2000, seed: int = 0, final_fraction: float = 0.1,
-                 dpi: int = 100) -> dict:
+                 dpi: int = 100, safe: bool = True) -> dict:
     """Write the summary table, learning curves and aggregate scores of ``exp_dirs`` into ``out_dir``.
 
     Args:
@@ -45,11 +45,12 @@ def write_report(exp_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         seed: seed of every bootstrap.
         final_fraction: share of each run's last episodes averaged into its final score.
         dpi: pixels per inch of PNG figures (8 x 5 inches for curves).
+        safe: read the metrics files without running code (plain data only); ``False`` trusts them.
 
     Returns:
         ``{"summary": rows, "aggregate": {experiment: {aggregate: Interval}}, "files": [paths]}``.
     """
-    experiments = load_experiments(exp_dirs, names)
+    experiments = load_experiments(exp_dirs, names, safe=safe)
     out = os.fspath(out_dir)
     rows = summary_rows(experiments)
     files = write_summary(rows, out)
@@ -91,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--final-fraction", type=float, default=0.1,
                         help="share of each run's last episodes in its final score (default 0.1)")
+    parser.add_argument("--trust", action="store_true",
+                        help="read the metrics files with Python's plain unpickler (only for files whose author you "
+                             "trust; by default they are read as plain data, without running code)")
     return parser
 
 
@@ -106,7 +110,7 @@ def plot_main(argv: Optional[list] = None) -> int:
     try:
         report = write_report(args.exp_dirs, out, formats=args.formats, names=args.names, window=args.smooth,
                               confidence=args.confidence, reps=args.reps, seed=args.seed,
-                              final_fraction=args.final_fraction)
+                              final_fraction=args.final_fraction, safe=not args.trust)
     except (FileNotFoundError, ValueError, TypeError) as err:
         parser.error(str(err))
     print(format_summary(report["summary"]))

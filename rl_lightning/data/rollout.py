@@ -29,13 +29,15 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Protocol
 
-import cloudpickle
+import pickle
+
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 from torch.utils.data import IterableDataset
 
 from rl_lightning.data.envs import autoreset_mode, check_actions, check_observation, check_render_mode
 from rl_lightning.data.episodes import EpisodeTracker
+from rl_lightning.safe_pickle import load_run_state, modules_of
 from rl_lightning.seeding import sub_env_seeds
 
 __all__ = ["RolloutDataset", "RolloutDriver", "Segment", "greedy_episodes"]
@@ -279,11 +281,22 @@ class RolloutDataset(IterableDataset):
 
     # ------------------------------------------------------------------ checkpoints
     def env_state(self) -> Optional[bytes]:
-        """The vector env pickled (every sub-env's state), or ``None`` when it cannot be pickled."""
+        """The vector env pickled (every sub-env's state), or ``None`` when it cannot be pickled.
+
+        Python's own pickle, classes by reference, so that :func:`~rl_lightning.safe_pickle.load_run_state` can read
+        it back without running code; a ``SyncVectorEnv``'s ``env_fns`` (factories, often lambdas, used only when it
+        was built) are left out.
+        """
+        env_fns = self.env.__dict__.get("env_fns")
+        if env_fns is not None:
+            self.env.env_fns = None
         try:
-            return cloudpickle.dumps(self.env)
-        except Exception:  # noqa: BLE001 - any env may refuse: subprocesses, sockets, render windows
+            return pickle.dumps(self.env, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - any env may refuse: subprocesses, sockets, render windows, lambdas
             return None
+        finally:
+            if env_fns is not None:
+                self.env.env_fns = env_fns
 
     def state_dict(self) -> dict:
         """Everything needed to continue the run exactly: counters, the current observation, the episode
@@ -298,16 +311,20 @@ class RolloutDataset(IterableDataset):
             "env": self.env_state() if self._observation is not None else None,
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, trust: bool = False) -> None:
         """Continue from :meth:`state_dict`. Without a saved env, the env is reset with a warning and the
-        episodes that were running start over."""
+        episodes that were running start over.
+
+        The saved env is read with :func:`~rl_lightning.safe_pickle.load_run_state`, accepting the classes of this
+        rollout's own env (``trust=True``: any pickle)."""
         self.env_steps = state["env_steps"]
         self.episodes_done = state["episodes_done"]
         for name in _TRACKER_FIELDS:
             setattr(self.tracker, name, state["tracker"][name])
         if state["env"] is not None:
+            env = load_run_state(state["env"], "the env saved in the checkpoint", modules_of(self.env), trust)
             self.env.close()
-            self.env = cloudpickle.loads(state["env"])
+            self.env = env
             self._observation = state["observation"]
             self._reset_next = state["reset_next"]
             self._any_reset_next = self._skips_reset_steps and bool(self._reset_next.any())
