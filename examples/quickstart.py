@@ -34,6 +34,9 @@ def main() -> None:
                         help=f"env steps per run, summed over the 8 sub-envs (default {config.total_steps})")
     parser.add_argument("--num_runs", type=int, default=2, help="runs, one seed each (default 2)")
     args = parser.parse_args()
+    for name in ("total_steps", "num_runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be a positive integer, got {getattr(args, name)}.")
 
     torch.set_num_threads(1)  # small networks: one thread is fastest, and runs are reproducible
     trainer = OnlineTrainer(config.make_env, config.make_agent, exp_dir=EXP_DIR, config=CONFIG,
@@ -48,7 +51,7 @@ def main() -> None:
               f"({verdict}; threshold {config.threshold:g})")
     print(f"files in {EXP_DIR}: {', '.join(sorted(os.listdir(EXP_DIR)))}")
     print(f"next: `tensorboard --logdir {EXP_DIR}`, `rl-lightning plot {EXP_DIR}`, or "
-          f"`rl-lightning validate --exp-dir {EXP_DIR}` (greedy episodes of run 1's best agent)")
+          f"`rl-lightning evaluate --exp-dir {EXP_DIR}` (greedy episodes of run 1's best agent)")
 
 
 if __name__ == "__main__":

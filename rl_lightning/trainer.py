@@ -439,18 +439,27 @@ class OnlineTrainer:
         return state
 
     def _log_banner(self, run_idx: int, seed: int, env: Any, agent: Any) -> None:
+        """One INFO line per run start (env id, agent, seed, budget, folder); the full specs (env, spec, spaces,
+        agent, device) at DEBUG, for a log file: ``logging.getLogger("rl_lightning").setLevel(logging.DEBUG)``."""
         first = env.envs[0] if hasattr(env, "envs") else env
-        lines = [
-            f"Starting run {run_idx} | seed {seed}",
-            f"  env               : {env}",
-            f"  spec              : {getattr(first, 'spec', type(first).__name__)}",
-            f"  observation space : {env.single_observation_space}",
-            f"  action space      : {env.single_action_space}",
-            f"  agent             : {agent}",
-        ]
-        if hasattr(agent, "device"):
-            lines.append(f"  device            : {agent.device}")
-        log.info("\n".join(lines))
+        spec = getattr(first, "spec", None) or getattr(env, "spec", None)
+        opts = self._options
+        budget = f"{opts['total_steps']:,} env steps" if opts["total_steps"] else f"{opts['num_episodes']:,} episodes"
+        log.info("Run %d | %s | %s | seed %d | %s | %d sub-envs%s", run_idx,
+                 getattr(spec, "id", None) or type(first).__name__, type(agent).__name__, seed, budget,
+                 getattr(env, "num_envs", 1), f" | {self.exp_dir}" if self.exp_dir else "")
+        if log.isEnabledFor(logging.DEBUG):
+            lines = [
+                f"Starting run {run_idx} | seed {seed}",
+                f"  env               : {env}",
+                f"  spec              : {spec if spec is not None else type(first).__name__}",
+                f"  observation space : {env.single_observation_space}",
+                f"  action space      : {env.single_action_space}",
+                f"  agent             : {agent}",
+            ]
+            if hasattr(agent, "device"):
+                lines.append(f"  device            : {agent.device}")
+            log.debug("\n".join(lines))
 
     # ------------------------------------------------------------------ exp_dir
     def _read_config(self) -> Optional[bytes]:

@@ -68,11 +68,15 @@ def plot_learning_curves(experiments: Sequence[Experiment], x: str = "episodes",
         if show_runs:
             for y in ys:
                 ax.plot(xs, y, color=color, alpha=0.25, linewidth=0.7)
-        ax.plot(xs, mean, color=color, linewidth=1.8, label=f"{exp.name} ({len(ys)} runs)")
-        ax.fill_between(xs, low, high, color=color, alpha=0.2, linewidth=0)
+        ax.plot(xs, mean, color=color, linewidth=1.8,
+                label=f"{exp.name} ({len(ys)} run{'s' if len(ys) != 1 else ''})")
+        if len(ys) > 1:  # one run has no spread to bootstrap
+            ax.fill_between(xs, low, high, color=color, alpha=0.2, linewidth=0)
     ax.set_xlabel(_X_LABELS[x])
     ax.set_ylabel("episode return" + (f" (mean of {window} episodes)" if window > 1 else ""))
-    ax.set_title(title or f"Episode return: mean over runs, {confidence:.0%} bootstrap CI")
+    banded = any(len(exp.runs) > 1 for exp in experiments)
+    ax.set_title(title or (f"Episode return: mean over runs, {confidence:.0%} bootstrap CI" if banded
+                           else "Episode return (one run: no interval)"))
     ax.grid(True, alpha=0.3)
     if experiments:
         ax.legend(loc="best", fontsize="small")

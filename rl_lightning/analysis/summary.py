@@ -49,7 +49,7 @@ def summary_rows(experiments: Sequence[Experiment]) -> list:
 
 def format_summary(rows: Sequence[dict], digits: int = 2) -> str:
     """A Markdown table: experiment | run | episodes | env steps | return (mean ± std) | length (mean ± std)."""
-    header = ["experiment", "run", "episodes", "env steps", "return", "length"]
+    header = ["experiment", "run", "episodes", "env steps", "return (all episodes)", "length (all episodes)"]
     lines = [header]
     for row in rows:
         lines.append([
