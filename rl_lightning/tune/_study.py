@@ -80,6 +80,19 @@ class StudyLock:
         self._thread_lock.release()
 
 
+def remove_free_lock(database: Optional[str]) -> None:
+    """Remove ``<database>.lock`` when no process holds it (the sweep is over); leave it to a sweep still running."""
+    if database is None or fcntl is None or not os.path.exists(database + ".lock"):
+        return
+    with open(database + ".lock", "a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # another worker still uses it
+        os.remove(database + ".lock")
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 class BoundedStudy(optuna.Study):
     """A study whose ``ask`` refuses (:class:`StudyFull`) to create a trial past ``n_trials`` counted trials
     (:data:`COUNTED_STATES`), so that every worker's ``optimize`` loop ends when the study is complete.

@@ -25,12 +25,14 @@ import argparse
 import dataclasses
 import importlib.util
 import inspect
+import json
 import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import cloudpickle
+import yaml
 
 from rl_lightning.tune.objective import OBJECTIVES
 from rl_lightning.tune.space import SearchSpace
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-pruning", action="store_true", help="never prune a trial")
     parser.add_argument("--seed", type=int, default=None, help="the sampler's seed")
     parser.add_argument("--seed-offset", type=int, default=0, help="multi_run's seed_offset for every trial")
+    parser.add_argument("--no-agents", action="store_true", help="keep no agent files in the trial folders (huge "
+                        "sweeps); by default each run keeps its Run{r}_Last_agent.t and Run{r}_Best_agent.t")
     return parser
 
 
@@ -106,7 +110,7 @@ def sweep_main(argv: Optional[list[str]] = None) -> int:
             sweep_dir=sweep_dir, objective=args.objective, last_k=args.last_k, direction=args.direction,
             grid=args.grid, sampler=None, pruner=_no_pruner() if args.no_pruning else None, sampler_seed=args.seed,
             reports_per_run=args.reports_per_run, n_jobs=args.n_jobs, seed_offset=args.seed_offset,
-            segment_steps=None, checkpoint_freq=None,
+            segment_steps=None, checkpoint_freq=None if args.no_agents else 0, config_file=args.config,
         )
     except (TypeError, ValueError, FileNotFoundError, ImportError) as err:
         parser.print_usage(sys.stderr)
@@ -119,8 +123,44 @@ def sweep_main(argv: Optional[list[str]] = None) -> int:
               file=sys.stderr)
         return 130
     print(format_table(summarize(study)))
-    print(f"\nsummary: {os.path.join(job.sweep_dir, 'summary.csv')}")
+    print()
+    _print_outcome(study, job, config)
     return 0
+
+
+def _print_outcome(study: Any, job: Any, config: dict) -> None:
+    """The files the sweep wrote, the best trial, and the commands that re-train or evaluate it. For a YAML agent
+    config, the best trial's resolved run configuration is written to ``<sweep-dir>/best_config.yaml``."""
+    written = [os.path.join(job.sweep_dir, name) for name in ("summary.csv", "param_importances.png")]
+    try:
+        best = study.best_trial
+    except ValueError:  # no trial completed
+        best = None
+    commands = []
+    if best is not None:
+        trial_dir = best.user_attrs.get("exp_dir", os.path.join(job.sweep_dir, f"trial_{best.number}"))
+        factory = config["make_agent"]
+        if isinstance(factory, ConfigAgentFactory):
+            resolved = json.loads(json.dumps(factory.config.to_dict()))  # tuples as lists, for YAML
+            resolved["hyperparameters"] = {**resolved.get("hyperparameters", {}), **best.params}
+            path = os.path.join(job.sweep_dir, "best_config.yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump(resolved, f, sort_keys=False)
+            written.append(path)
+            commands.append(f"re-train it:  rl-lightning multirun --config {path} --exp_dir runs/{job.study_name}_best")
+        else:
+            path = os.path.join(job.sweep_dir, "best_params.yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump(dict(best.params), f, sort_keys=False)
+            written.append(path)
+        if job.checkpoint_freq is not None:
+            commands.append(f"evaluate it:  rl-lightning evaluate --exp-dir {trial_dir}")
+        print(f"best trial: {best.number} (objective {best.value:.4g}), files in {trial_dir}; hyperparameters: "
+              f"{dict(best.params)}")
+    print("written: " + ", ".join(p for p in written if os.path.exists(p)) +
+          f", and one folder per trial (trial_<number>) in {job.sweep_dir}")
+    for command in commands:
+        print(command)
 
 
 def _no_pruner() -> Any:

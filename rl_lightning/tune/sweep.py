@@ -83,7 +83,8 @@ def run_sweep(
     seed_offset: Optional[int] = 0,
     hp_to: str = "set_hp",
     segment_steps: Optional[int] = None,
-    checkpoint_freq: Optional[int] = None,
+    checkpoint_freq: Optional[int] = 0,
+    config_file: Optional[Union[str, os.PathLike]] = None,
     write_summary: bool = True,
 ) -> Any:
     """Run (or resume) a hyperparameter sweep; every argument is checked before the study or a folder is made.
@@ -120,7 +121,9 @@ def run_sweep(
             hyperparameters that shape networks, which a built agent cannot change).
         segment_steps: ``OnlineTrainer``'s vector steps per Lightning ``training_step``; report points are
             checked at the end of each.
-        checkpoint_freq: ``multi_run``'s ``checkpoint_freq`` (``0``: each run's last and best agent files).
+        checkpoint_freq: ``multi_run``'s ``checkpoint_freq``: ``0`` (default) keeps each run's last and best agent
+            files, so the best trial can be evaluated; ``None`` keeps no agents (huge sweeps).
+        config_file: a file copied into every trial's folder as ``config.py`` (the sweep's config), or ``None``.
         write_summary: at the end, write ``summary.csv`` and ``param_importances.png`` to ``sweep_dir``.
 
     Returns:
@@ -172,6 +175,10 @@ def execute(job: "_SweepJob", write_summary: bool = True, log_table: bool = True
         plot_param_importances(study, os.path.join(job.sweep_dir, "param_importances.png"))
         if log_table:
             log.info("Sweep %r, best first:\n%s", job.study_name, format_table(rows))
+    if isinstance(job.storage, str):
+        from rl_lightning.tune._study import remove_free_lock, sqlite_path
+
+        remove_free_lock(sqlite_path(job.storage))
     return study
 
 
@@ -207,6 +214,7 @@ class _SweepJob:
     hp_to: str
     segment_steps: Optional[int]
     checkpoint_freq: Optional[int]
+    config_file: Optional[str] = None
     _storage: Any = field(default=None, repr=False)
 
     @classmethod
@@ -261,6 +269,7 @@ class _SweepJob:
             sampler_seed=kw["sampler_seed"], reports_per_run=kw["reports_per_run"], n_jobs=kw["n_jobs"],
             seed_offset=kw["seed_offset"],
             hp_to=kw["hp_to"], segment_steps=kw["segment_steps"], checkpoint_freq=kw["checkpoint_freq"],
+            config_file=None if kw.get("config_file") is None else os.fspath(kw["config_file"]),
         )
 
     def __getstate__(self) -> dict:
@@ -343,7 +352,7 @@ class _SweepJob:
         agent = self.make_agent if self.hp_to == "set_hp" else _AgentWithHp(self.make_agent, hp)
         args = dict(study_name=self.study_name, trial=trial.number, tuning_hp=hp, **{
             k: self.settings[k] for k in ("num_runs", "total_steps", "num_episodes", "seed_offset", "objective")})
-        trainer = OnlineTrainer(self.make_env, agent, exp_dir=exp_dir, args=args, progress=False,
+        trainer = OnlineTrainer(self.make_env, agent, exp_dir=exp_dir, args=args, progress=False, config=self.config_file,
                                 checkpoint_interval=None, segment_steps=self.segment_steps,
                                 trainer_kwargs={"callbacks": [reporter]})
         try:

@@ -153,3 +153,26 @@ def test_the_shipped_sweep_configs_are_valid():
     example = load_sweep_config(os.path.join(configs, "sweeps", "python_config_example.py"))
     assert example["hp_to"] == "set_hp" and example["total_steps"] == 20_000
     SearchSpace.load(os.path.join(configs, "sweeps", "python_config_space.yaml"))
+
+
+def test_a_bundled_sweep_keeps_each_trials_files_and_points_at_its_best_trial(tmp_path, capsys):
+    root = os.path.dirname(os.path.dirname(HERE))
+    sweep_dir = tmp_path / "sweep"
+    status = sweep_main(["--config", os.path.join(root, "configs", "ppo_cartpole.yaml"),
+                         "--search-space", os.path.join(root, "configs", "sweeps", "ppo_cartpole.yaml"),
+                         "--n-trials", "2", "--study-name", "ppo", "--sweep-dir", str(sweep_dir),
+                         "--total-steps", "512", "--seed", "0", "--no-pruning"])
+    assert status == 0
+    out = capsys.readouterr().out
+    for trial in ("trial_0", "trial_1"):
+        names = os.listdir(sweep_dir / trial)
+        assert {"metrics_run1.pkl", "Run1_Best_agent.t", "Run1_Last_agent.t", "config.py", "args.yaml"} <= set(names)
+    assert not os.path.exists(sweep_dir / "sweep.db.lock")
+    best = optuna.load_study(study_name="ppo", storage=f"sqlite:///{sweep_dir}/sweep.db").best_trial
+    from rl_lightning.agents import load_agent_config
+
+    resolved = load_agent_config(str(sweep_dir / "best_config.yaml"))  # a run config `multirun --config` takes
+    assert all(resolved.hyperparameters[name] == value for name, value in best.params.items())
+    assert "param_importances.png" in out and "best_config.yaml" in out
+    assert f"rl-lightning evaluate --exp-dir {sweep_dir / f'trial_{best.number}'}" in out
+    assert f"rl-lightning multirun --config {sweep_dir / 'best_config.yaml'}" in out
