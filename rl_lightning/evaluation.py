@@ -19,7 +19,8 @@ Agent files come in *formats*, each a loader registered by name in :data:`AGENT_
 Another format plugs in with :func:`register_agent_format` and is then chosen with ``agent_format=``; nothing
 else changes.
 
-``validate_main(argv)`` is the ``rl-lightning validate`` command over :func:`evaluate`.
+``evaluate_main(argv)`` is the ``rl-lightning evaluate`` command over :func:`evaluate` (``validate_main`` is its
+name from before Lightning's own ``validate`` subcommand took that name).
 
 Security: agent files and metrics files are pickles; load them only from sources you trust.
 """
@@ -55,6 +56,7 @@ __all__ = [
     "resolve_agent_class",
     "env_factory",
     "evaluate",
+    "evaluate_main",
     "validate_main",
 ]
 
@@ -337,7 +339,7 @@ def evaluate(exp_dir: str | os.PathLike, agent_class: Union[str, type], make_env
     return result
 
 
-# ---------------------------------------------------------------------- rl-lightning validate
+# ---------------------------------------------------------------------- rl-lightning evaluate
 def _video_render_mode(env_id: str) -> str:
     """``"rgb_array"`` when the env offers it (or says nothing), else ``"ansi"``."""
     import gymnasium as gym
@@ -353,9 +355,9 @@ def _video_render_mode(env_id: str) -> str:
     raise ValueError(f"{env_id} renders only in {modes}; --video needs 'rgb_array' or 'ansi'.")
 
 
-def _validate_parser() -> argparse.ArgumentParser:
+def _evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rl-lightning validate",
+        prog="rl-lightning evaluate",
         description="Load a run's Best or Last agent from an experiment folder and play greedy episodes.",
     )
     parser.add_argument("--exp-dir", required=True, help="the training run's experiment folder")
@@ -375,9 +377,9 @@ def _validate_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def validate_main(argv: Optional[list] = None, env_kwargs: Optional[dict] = None,
+def evaluate_main(argv: Optional[list] = None, env_kwargs: Optional[dict] = None,
                   wrappers: Sequence[type] = ()) -> int:
-    """``rl-lightning validate --exp-dir D --agent-class pkg.mod.Class --env-id CartPole-v1 [...]``.
+    """``rl-lightning evaluate --exp-dir D --agent-class pkg.mod.Class --env-id CartPole-v1 [...]``.
 
     Prints the evaluated agent, the returns and lengths (mean ± std) and the files written; returns 0.
     Bad arguments, a missing agent file or an unknown env exit with status 2 and the reason.
@@ -389,7 +391,7 @@ def validate_main(argv: Optional[list] = None, env_kwargs: Optional[dict] = None
     """
     import gymnasium as gym
 
-    parser = _validate_parser()
+    parser = _evaluate_parser()
     args = parser.parse_args(argv)
     out = args.out or os.path.join(args.exp_dir, "eval", f"run{args.run}_{args.which}")
     try:
@@ -408,3 +410,7 @@ def validate_main(argv: Optional[list] = None, env_kwargs: Optional[dict] = None
     print(f"wrote {os.path.join(out, 'metrics.pkl')}, {os.path.join(out, 'summary.json')}"
           + (f" and {len(result.video_paths)} video file(s) in {os.path.join(out, 'videos')}" if args.video else ""))
     return 0
+
+
+#: The name of :func:`evaluate_main` before ``rl-lightning validate`` became Lightning's validation loop.
+validate_main = evaluate_main

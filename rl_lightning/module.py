@@ -214,7 +214,9 @@ class AgentModule(pl.LightningModule):
         self._rollout_options = dict(total_steps=total_steps, num_episodes=num_episodes, seed=seed,
                                      segment_steps=segment_steps, dump_transitions=dump_transitions,
                                      record_actions=record_actions, check_rewards=check_rewards)
-        self._make_agent = agent
+        # object.__setattr__: an agent instance that is an nn.Module must not be registered twice (as a submodule here
+        # and as self.agent), or checkpoints would hold its weights under two names.
+        object.__setattr__(self, "_make_agent", agent)
         self._env_source = env
         self._env_from_datamodule = False
         #: The validation and test loops' greedy episodes and their evaluation env.
@@ -593,8 +595,8 @@ class AgentModule(pl.LightningModule):
     def _gather_segment(self, segment: Segment) -> tuple:
         """Every rank's finished episodes (each tagged with its ``rank``) and whether any rank spent the budget.
 
-        Rank 0 records the gathered episodes in rank order, numbering ``episode_index`` across ranks; under DDP
-        an episode budget is checked once per segment, on the sum over ranks.
+        Every rank records the gathered episodes in rank order, numbering ``episode_index`` across ranks (rank 0
+        alone writes them); under DDP an episode budget is checked once per segment, on the sum over ranks.
         """
         import torch.distributed as dist
 
@@ -614,11 +616,12 @@ class AgentModule(pl.LightningModule):
         budget_reached = any(done for _, done, _ in gathered)
         if self.num_episodes > 0:
             budget_reached = budget_reached or self._global_episodes >= self.num_episodes
-        if self.global_rank == 0:
-            first = self._global_episodes - len(episodes)
-            for k, episode in enumerate(episodes, start=first + 1):
-                episode["episode_index"] = k
-                self.recorder.record(episode, self.rollout.env_steps * self._world_size, self.agent, self.call_back)
+        # Every rank records the same gathered episodes (only rank 0 writes files and logs), so every rank takes the
+        # same decisions from them, e.g. BestReturnCheckpoint's, whose save is a collective.
+        first = self._global_episodes - len(episodes)
+        for k, episode in enumerate(episodes, start=first + 1):
+            episode["episode_index"] = k
+            self.recorder.record(episode, self.rollout.env_steps * self._world_size, self.agent, self.call_back)
         return episodes, budget_reached
 
     def on_segment(self, segment: Segment) -> None:

@@ -411,3 +411,12 @@ def test_early_stopping_ends_a_cartpole_run_once_the_greedy_return_reaches_a_thr
     fitted.fit(module)
     assert fitted.callback_metrics["val/ep_return"] >= 150.0
     assert module.rollout.env_steps < 100_000
+
+
+def test_an_agent_instance_is_saved_once_in_the_checkpoint(tmp_path):
+    agent = PPO.for_env(cartpole(), n_steps=16, batch_size=32, n_epochs=1)
+    module = AgentModule(agent, cartpole, total_steps=256)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    trainer(tmp_path, callbacks=[checkpoint], limit_val_batches=0).fit(module)
+    keys = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]
+    assert keys and all(key.startswith("agent.") for key in keys)

@@ -1,17 +1,22 @@
 """The ``rl-lightning`` command (also ``python -m rl_lightning``): one module per subcommand.
 
-* ``fit`` (:mod:`~rl_lightning.cli.fit`): one run on a Lightning ``Trainer`` through ``LightningCLI``.
+* ``fit``, ``validate``, ``test`` (:mod:`~rl_lightning.cli.lightning_cli`): LightningCLI's own subcommands, i.e.
+  ``Trainer.fit`` (one run), ``Trainer.validate`` and ``Trainer.test`` (greedy episodes of a checkpoint, logged as
+  ``val/ep_return`` and ``test/ep_return``); the ``model`` section is a
+  :class:`~rl_lightning.cli.configured_module.ConfiguredAgentModule`.
 * ``multirun`` (:mod:`~rl_lightning.cli.multirun`): ``OnlineTrainer.multi_run`` over seeds, the seed's files.
-* ``validate`` (:mod:`~rl_lightning.cli.validate`): greedy evaluation episodes of a saved agent.
+* ``evaluate`` (:mod:`~rl_lightning.cli.evaluate`): greedy evaluation episodes of a saved agent file
+  (``Run1_Best_agent.t``, ``Run1_Last_agent.t``).
 * ``plot``: :func:`rl_lightning.analysis.report.plot_main`; ``sweep``: :func:`rl_lightning.tune.cli.sweep_main`.
 
-``fit`` and ``multirun`` read the same run configuration (:mod:`~rl_lightning.cli.run_config`): the flat files
-of ``configs/``, or a ``fit --print_config`` output. Bad input exits with status 2 before anything is written,
-with a message naming what is wrong (:mod:`~rl_lightning.cli.checks`).
+The LightningCLI subcommands and ``multirun`` read the same run configuration (:mod:`~rl_lightning.cli.run_config`):
+the flat files of ``configs/``, or a ``fit --print_config`` output. Bad input exits with status 2 before anything is
+written, with a message naming what is wrong (:mod:`~rl_lightning.cli.checks`).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Callable, Optional
 
@@ -23,26 +28,28 @@ __all__ = ["main", "CLIError", "RunConfig", "SUBCOMMANDS"]
 #: Subcommand name -> one-line description (``rl-lightning --help`` lists them).
 SUBCOMMANDS = {
     "fit": "train one run on a Lightning Trainer (LightningCLI: --config, --model.*, --trainer.*, --print_config)",
+    "validate": "Lightning's validation loop on a --ckpt_path: greedy episodes, val/ep_return (LightningCLI, as fit)",
+    "test": "Lightning's test loop on a --ckpt_path: greedy episodes, test/ep_return (LightningCLI, as fit)",
     "multirun": "OnlineTrainer.multi_run over several seeds, writing the seed's files in --exp_dir",
-    "validate": "greedy evaluation episodes of a saved Best or Last agent",
+    "evaluate": "greedy evaluation episodes of a saved Best or Last agent file (Run1_Best_agent.t) of a run folder",
     "plot": "summary table, learning curves and aggregate scores of experiment folders",
     "sweep": "hyperparameter sweep with Optuna",
 }
 
 
 def _entry_point(command: str) -> Callable[[list[str]], int]:
-    if command == "fit":
-        from rl_lightning.cli.fit import fit_main
+    if command in ("fit", "validate", "test"):
+        from rl_lightning.cli.lightning_cli import lightning_main
 
-        return fit_main
+        return functools.partial(lightning_main, command)
     if command == "multirun":
         from rl_lightning.cli.multirun import multirun_main
 
         return multirun_main
-    if command == "validate":
-        from rl_lightning.cli.validate import validate_main
+    if command == "evaluate":
+        from rl_lightning.cli.evaluate import evaluate_main
 
-        return validate_main
+        return evaluate_main
     if command == "plot":
         from rl_lightning.analysis.report import plot_main
 

@@ -5,11 +5,12 @@ from a run configuration file, writing the seed's files.
 
     rl-lightning multirun --config configs/dqn_cartpole.yaml --num_runs 5 --seed_offset 0 --num_workers 2
 
-The config is a flat file of ``configs/`` or a ``fit --print_config`` output (its ``model`` section is used, its
-``trainer`` section is not). ``exp_dir`` (default ``runs/<config file name>``) receives ``metrics_run{r}.pkl``,
-``Run{r}_Last_agent.t``, ``Run{r}_Best_agent.t``, ``checkpoints/run{r}/{last,best}.ckpt``, TensorBoard events,
-``all_metrics.pkl``, ``args.yaml`` (the resolved configuration: the run configuration and this command's
-options) and the config file itself, as ``config.py`` (the seed trainer's name) and under its own name.
+The config is a flat file of ``configs/`` or a ``fit --print_config`` output (its ``model`` section is used, but
+for ``steps_per_epoch`` and ``val_episodes``; its ``trainer`` section is not). ``exp_dir`` (default
+``runs/<config file name>``) receives ``metrics_run{r}.pkl``, ``Run{r}_Last_agent.t``, ``Run{r}_Best_agent.t``,
+``checkpoints/run{r}/{last,best}.ckpt``, TensorBoard events, ``all_metrics.pkl``, ``args.yaml`` (the resolved
+configuration: the run configuration and this command's options) and the config file itself, as ``config.py``
+(the seed trainer's name) and under its own name.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import warnings
 from typing import Optional
 
 from rl_lightning.cli.checks import CLIError, read_yaml
@@ -54,12 +56,22 @@ def multirun_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``model`` keys of a ``fit`` config that a multi_run has no use for, with their defaults.
+_LIGHTNING_ONLY_KEYS = {"steps_per_epoch": None, "val_episodes": 5}
+
+
 def _run_values(path: str) -> dict:
-    """The run configuration of a config file: the flat file's content, or a fit config's ``model`` section."""
+    """The run configuration of a config file: the flat file's content, or a fit config's ``model`` section
+    (without ``exp_dir``, fit's link to its ``trainer.default_root_dir``, and the keys of Lightning's epochs and
+    validation loop, which a multi_run does not have: a warning names one set to another value than its default)."""
     values = read_yaml(path)
     if isinstance(values, dict) and ("model" in values or "trainer" in values):
         values = values.get("model") or {}
-        values.pop("exp_dir", None)  # fit's link to its trainer.default_root_dir; multirun has --exp_dir
+        values.pop("exp_dir", None)
+        for key, default in _LIGHTNING_ONLY_KEYS.items():
+            if values.pop(key, default) != default:
+                warnings.warn(f"{path}: model.{key} is ignored: a multirun has no Lightning epochs or validation "
+                              f"loop (`rl-lightning fit` uses it).", stacklevel=2)
     return values
 
 

@@ -112,7 +112,7 @@ class RunConfig(AgentConfig):
 
     @property
     def agent_class_path(self) -> str:
-        """The agent's class as ``"package.module.Class"`` (what ``rl-lightning validate`` loads it with)."""
+        """The agent's class as ``"package.module.Class"`` (what ``rl-lightning evaluate`` loads it with)."""
         cls = self.agent_class
         return f"{cls.__module__}.{cls.__qualname__}"
 

@@ -16,6 +16,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from rl_lightning.agents import load_agent_config
 from rl_lightning.cli import RunConfig, main
 from rl_lightning.cli.checks import read_yaml
+from rl_lightning.cli.run_config import RUN_KEYS
 from rl_lightning.metrics_stream import read_metrics_stream
 
 # Lightning's LightningCLI calls jsonargparse APIs that jsonargparse 4.49+ deprecates; nothing to act on here.
@@ -33,7 +34,7 @@ def rl_lightning(*args, cwd):
                           text=True, timeout=240, env={**os.environ, "PYTHONPATH": ROOT})
 
 
-def test_fit_writes_checkpoints_tensorboard_logs_and_the_seed_files_then_validate_reads_them(tmp_path, capsys,
+def test_fit_writes_checkpoints_tensorboard_logs_and_the_seed_files_then_evaluate_reads_them(tmp_path, capsys,
                                                                                              monkeypatch):
     result = rl_lightning("fit", "--config", PPO_CONFIG, "--model.total_steps", "1024",
                           "--model.hyperparameters.n_steps", "16", "--model.hyperparameters.n_epochs", "2",
@@ -55,8 +56,8 @@ def test_fit_writes_checkpoints_tensorboard_logs_and_the_seed_files_then_validat
     assert yaml.safe_load((out / "config.yaml").read_text())["model"]["total_steps"] == 1024
 
     monkeypatch.chdir(tmp_path)
-    # validate reads the agent class and env id from the folder's config.yaml.
-    assert main(["validate", "--exp_dir", "runs/ppo_cartpole", "--episodes", "2", "--which", "last"]) == 0
+    # evaluate reads the agent class and env id from the folder's config.yaml.
+    assert main(["evaluate", "--exp_dir", "runs/ppo_cartpole", "--episodes", "2", "--which", "last"]) == 0
     summary = json.loads((out / "eval" / "run1_last" / "summary.json").read_text())
     assert summary["num_episodes"] == 2 and summary["agent_path"].endswith("Run1_Last_agent.t")
     # A finished run has nothing to resume: refused before its files are touched.
@@ -88,7 +89,9 @@ def test_every_shipped_config_is_read_unchanged_as_the_model_section(name, capsy
     model = yaml.safe_load(capsys.readouterr().out)["model"]
     flat = read_yaml(path)
     assert {key: model[key] for key in flat} == flat
-    assert RunConfig.from_dict(model, name).agent_config.to_dict() == load_agent_config(path).to_dict()
+    assert model["steps_per_epoch"] is None and model["val_episodes"] == 5  # AgentModule's defaults
+    run = RunConfig.from_dict({key: model[key] for key in RUN_KEYS if key in model}, name)
+    assert run.agent_config.to_dict() == load_agent_config(path).to_dict()
 
 
 def test_multirun_writes_the_seed_files_of_two_runs(tmp_path):
@@ -108,6 +111,16 @@ def test_multirun_writes_the_seed_files_of_two_runs(tmp_path):
                     "config_file": RANDOM_CONFIG}
     original = Path(RANDOM_CONFIG).read_text()
     assert (exp / "config.py").read_text() == (exp / "random_cartpole.yaml").read_text() == original
+
+
+def test_multirun_reads_a_print_config_output_and_names_the_settings_it_ignores(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit", "--config", RANDOM_CONFIG, "--model.steps_per_epoch", "100", "--print_config"]) == 0
+    (tmp_path / "printed.yaml").write_text(capsys.readouterr().out)
+    with pytest.warns(UserWarning, match="printed.yaml: model.steps_per_epoch is ignored"):
+        assert main(["multirun", "--config", "printed.yaml", "--total_steps", "200", "--exp_dir", "exp",
+                     "--no_progress"]) == 0
+    assert read_metrics_stream(str(tmp_path / "exp" / "metrics_run1.pkl"))
 
 
 def test_an_unknown_option_exits_2_naming_it_and_the_nearest_valid_key(tmp_path):
@@ -159,12 +172,19 @@ def test_a_mistyped_value_is_refused_by_the_typed_parser(tmp_path, capsys, monke
 def test_help_lists_every_subcommand_and_a_typo_names_the_nearest(capsys):
     assert main(["--help"]) == 0
     usage = capsys.readouterr().out
-    assert all(f"\n  {name} " in usage for name in ("fit", "multirun", "validate", "plot", "sweep"))
-    assert main(["fitt"]) == 2 and "(nearest: 'fit')" in capsys.readouterr().err
-    assert main(["validate", "--help"]) == 0 and "--agent-class" in capsys.readouterr().out
+    assert all(f"\n  {name} " in usage for name in ("fit", "validate", "test", "multirun", "evaluate", "plot",
+                                                    "sweep"))
+    assert main(["fitt"]) == 2 and "(nearest: 'fit'" in capsys.readouterr().err
+    assert main(["evaluate", "--help"]) == 0 and "--agent-class" in capsys.readouterr().out
+    for command, prefix in (("validate", "val/"), ("test", "test/")):
+        assert main([command, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert f"usage: rl-lightning [options] {command}" in text and "--ckpt_path" in text
+        assert "--model.val_episodes" in text and "--model.steps_per_epoch" in text
+        assert f"{prefix}ep_return" in text
 
 
-def test_validate_rebuilds_the_training_env_with_its_env_kwargs_and_wrappers(tmp_path, monkeypatch):
+def test_evaluate_rebuilds_the_training_env_with_its_env_kwargs_and_wrappers(tmp_path, monkeypatch):
     config = tmp_path / "short_cartpole.yaml"
     config.write_text("env_id: CartPole-v1\nagent: RandomAgent\ntotal_steps: 200\n"
                       "env_kwargs: {max_episode_steps: 5}\nwrappers: [gymnasium.wrappers.RecordEpisodeStatistics]\n")
@@ -172,6 +192,6 @@ def test_validate_rebuilds_the_training_env_with_its_env_kwargs_and_wrappers(tmp
     assert main(["multirun", "--config", str(config), "--no_progress"]) == 0
 
     # Evaluated on CartPole-v1 as trained: episodes cut at 5 steps, not CartPole's 500.
-    assert main(["validate", "--exp_dir", "runs/short_cartpole", "--episodes", "4", "--which", "last"]) == 0
+    assert main(["evaluate", "--exp_dir", "runs/short_cartpole", "--episodes", "4", "--which", "last"]) == 0
     summary = json.loads((tmp_path / "runs" / "short_cartpole" / "eval" / "run1_last" / "summary.json").read_text())
     assert summary["num_episodes"] == 4 and summary["ep_length_mean"] <= 5

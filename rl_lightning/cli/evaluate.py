@@ -1,13 +1,15 @@
-"""``rl-lightning validate``: greedy evaluation episodes of a saved agent (:func:`rl_lightning.evaluation.evaluate`).
+"""``rl-lightning evaluate``: greedy evaluation episodes of a saved agent (:func:`rl_lightning.evaluation.evaluate`).
 
-It is :func:`rl_lightning.evaluation.validate_main`, plus one convenience: for a folder written by
-``rl-lightning fit`` or ``rl-lightning multirun``, ``--agent-class`` and ``--env-id`` may be left out; they are
-read from the folder's ``config.yaml`` (fit) or ``args.yaml`` (multirun)::
+It plays the seed's agent files (``Run{r}_Best_agent.t``, ``Run{r}_Last_agent.t``) of an experiment folder;
+LightningCLI's own ``rl-lightning validate`` and ``rl-lightning test`` (:mod:`~rl_lightning.cli.lightning_cli`)
+run a checkpoint's validation or test loop instead. It is :func:`rl_lightning.evaluation.evaluate_main`, plus one
+convenience: for a folder written by ``rl-lightning fit`` or ``rl-lightning multirun``, ``--agent-class`` and
+``--env-id`` may be left out; they are read from the folder's ``config.yaml`` (fit) or ``args.yaml`` (multirun)::
 
     rl-lightning fit --config configs/ppo_cartpole.yaml
-    rl-lightning validate --exp-dir runs/ppo_cartpole --episodes 10 --which best
+    rl-lightning evaluate --exp-dir runs/ppo_cartpole --episodes 10 --which best
 
-Options are spelled with hyphens (``--exp-dir``) as ``validate_main`` defines them; underscores
+Options are spelled with hyphens (``--exp-dir``) as ``evaluate_main`` defines them; underscores
 (``--exp_dir``), as ``fit`` and ``multirun`` spell theirs, are accepted too.
 """
 
@@ -21,7 +23,7 @@ from typing import Optional
 from rl_lightning.cli.checks import import_class, read_yaml
 from rl_lightning.cli.run_config import RunConfig
 
-__all__ = ["validate_main", "saved_run_config"]
+__all__ = ["evaluate_main", "saved_run_config"]
 
 _INFERRED_HELP = ("For a folder written by `rl-lightning fit` or `rl-lightning multirun`, --agent-class and --env-id "
                   "may be left out: they are read from its config.yaml or args.yaml.\n")
@@ -67,7 +69,7 @@ def _inferred(argv: list[str]) -> tuple[list[str], Optional[RunConfig]]:
         return [], None
     run = saved_run_config(given.exp_dir)
     if run is None:
-        return [], None  # validate_main names the missing options
+        return [], None  # evaluate_main names the missing options
     extra = []
     if not given.agent_class:
         extra += ["--agent-class", run.agent_class_path]
@@ -78,9 +80,9 @@ def _inferred(argv: list[str]) -> tuple[list[str], Optional[RunConfig]]:
     return extra, run
 
 
-def validate_main(argv: Optional[list[str]] = None) -> int:
-    """``rl-lightning validate ...``; returns the exit status (2 for bad input, with the reason on stderr)."""
-    from rl_lightning.evaluation import validate_main as evaluation_validate_main
+def evaluate_main(argv: Optional[list[str]] = None) -> int:
+    """``rl-lightning evaluate ...``; returns the exit status (2 for bad input, with the reason on stderr)."""
+    from rl_lightning.evaluation import evaluate_main as evaluation_main
 
     argv = _hyphenated(list(sys.argv[1:] if argv is None else argv))
     if "-h" in argv or "--help" in argv:
@@ -88,8 +90,8 @@ def validate_main(argv: Optional[list[str]] = None) -> int:
     try:
         extra, run = _inferred(argv)
         if run is None:
-            return evaluation_validate_main([*argv, *extra])
+            return evaluation_main([*argv, *extra])
         wrappers = [import_class(path, "wrappers") for path in run.wrappers]
-        return evaluation_validate_main([*argv, *extra], env_kwargs=run.env_kwargs, wrappers=wrappers)
+        return evaluation_main([*argv, *extra], env_kwargs=run.env_kwargs, wrappers=wrappers)
     except SystemExit as stop:  # argparse's --help and errors (already printed)
         return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
