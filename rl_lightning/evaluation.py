@@ -33,6 +33,8 @@ import inspect
 import json
 import os
 import pickle
+import shlex
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -359,10 +361,13 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rl-lightning evaluate",
         description="Load a run's Best or Last agent from an experiment folder and play greedy episodes.",
+        epilog="For a folder written by `rl-lightning fit` or `rl-lightning multirun`, --agent-class and --env-id "
+               "may be left out: `rl-lightning evaluate` reads them from its config.yaml or args.yaml.",
     )
     parser.add_argument("--exp-dir", required=True, help="the training run's experiment folder")
-    parser.add_argument("--agent-class", required=True, help="the agent's class, e.g. my_pkg.agents.DQNAgent")
-    parser.add_argument("--env-id", required=True, help="a registered gymnasium id, e.g. CartPole-v1")
+    parser.add_argument("--agent-class", help="the agent's class, e.g. my_pkg.agents.DQNAgent (default: the "
+                                              "folder's)")
+    parser.add_argument("--env-id", help="a registered gymnasium id, e.g. CartPole-v1 (default: the folder's)")
     parser.add_argument("--num-envs", type=int, default=1, help="sub-envs of the evaluation env (default 1)")
     parser.add_argument("--which", choices=WHICH, default="best", help="best or last agent (default best)")
     parser.add_argument("--run", type=int, default=1, help="1-based run index (default 1)")
@@ -381,8 +386,9 @@ def evaluate_main(argv: Optional[list] = None, env_kwargs: Optional[dict] = None
                   wrappers: Sequence[type] = ()) -> int:
     """``rl-lightning evaluate --exp-dir D --agent-class pkg.mod.Class --env-id CartPole-v1 [...]``.
 
-    Prints the evaluated agent, the returns and lengths (mean ± std) and the files written; returns 0.
-    Bad arguments, a missing agent file or an unknown env exit with status 2 and the reason.
+    Prints a summary: the evaluated agent, the returns and lengths (mean ± std, best), env steps/s and wall time,
+    the files written and what to run next; returns 0. Bad arguments, a missing agent file or an unknown env exit
+    with status 2 and the reason.
 
     Args:
         argv: the command-line arguments.
@@ -391,10 +397,20 @@ def evaluate_main(argv: Optional[list] = None, env_kwargs: Optional[dict] = None
     """
     import gymnasium as gym
 
+    from rl_lightning.cli.output import headless_video
+
     parser = _evaluate_parser()
     args = parser.parse_args(argv)
+    missing = [option for option, value in (("--agent-class", args.agent_class), ("--env-id", args.env_id))
+               if not value]
+    if missing:
+        parser.error(f"{' and '.join(missing)} needed: {args.exp_dir} holds no config.yaml (rl-lightning fit) or "
+                     f"args.yaml (rl-lightning multirun) to read {'them' if len(missing) > 1 else 'it'} from.")
     out = args.out or os.path.join(args.exp_dir, "eval", f"run{args.run}_{args.which}")
+    start = time.perf_counter()
     try:
+        if args.video:
+            headless_video()
         render_mode = _video_render_mode(args.env_id) if args.video else None
         make_env = env_factory(args.env_id, args.num_envs, render_mode, wrappers, **(env_kwargs or {}))
         result = evaluate(args.exp_dir, args.agent_class, make_env, run=args.run, which=args.which,
@@ -403,13 +419,34 @@ def evaluate_main(argv: Optional[list] = None, env_kwargs: Optional[dict] = None
                           video_formats=args.video_formats, fps=args.fps, agent_format=args.agent_format)
     except (FileNotFoundError, ValueError, TypeError, ImportError, gym.error.Error) as err:
         parser.error(str(err))
-    s = result.summary()
-    print(f"{result.agent_path}: {s['num_episodes']} greedy episodes on {args.env_id} (seed {args.seed})")
-    print(f"  return {s['ep_return_mean']:.2f} ± {s['ep_return_std']:.2f}   "
-          f"length {s['ep_length_mean']:.2f} ± {s['ep_length_std']:.2f}")
-    print(f"wrote {os.path.join(out, 'metrics.pkl')}, {os.path.join(out, 'summary.json')}"
-          + (f" and {len(result.video_paths)} video file(s) in {os.path.join(out, 'videos')}" if args.video else ""))
+    print(_summary(args, result, out, time.perf_counter() - start), flush=True)
     return 0
+
+
+def _summary(args: argparse.Namespace, result: EvaluationResult, out: str, seconds: float) -> str:
+    """The closing summary of ``rl-lightning evaluate``."""
+    from rl_lightning.cli.output import folder_contents, speed, summary_block
+
+    s = result.summary()
+    best = max(s["returns"])
+    rows = [("return", f"{s['ep_return_mean']:.2f} ± {s['ep_return_std']:.2f} (best episode {best:.2f})"),
+            ("length", f"{s['ep_length_mean']:.2f} ± {s['ep_length_std']:.2f}"),
+            ("speed", speed(int(sum(s["lengths"])), seconds)),
+            ("files", folder_contents(out))]
+    if args.video:
+        rows.append(("videos", f"{len(result.video_paths)} video file(s) in {os.path.join(out, 'videos')}"))
+    folder = shlex.quote(args.exp_dir)
+    commands = [f"rl-lightning plot {folder}"]
+    if not args.video:
+        options = (f" --run {args.run}" if args.run != 1 else "") + (f" --which {args.which}" if args.which != "best"
+                                                                      else "")
+        if not any(os.path.isfile(os.path.join(args.exp_dir, name)) for name in ("config.yaml", "args.yaml")):
+            options += f" --agent-class {shlex.quote(args.agent_class)} --env-id {shlex.quote(args.env_id)}"
+        commands.insert(0, f"rl-lightning evaluate --exp-dir {folder}{options} --video")
+    rows.append(("next", "\n".join(commands)))
+    header = (f"evaluate: {result.agent_path}: {s['num_episodes']} greedy episodes on {args.env_id} "
+              f"(seed {args.seed})")
+    return summary_block(header, rows)
 
 
 #: The name of :func:`evaluate_main` before ``rl-lightning validate`` became Lightning's validation loop.

@@ -46,7 +46,7 @@ from rl_lightning.safe_pickle import modules_of
 from rl_lightning.seeding import capture_global_rng, restore_global_rng, run_seed
 from rl_lightning.validation import COMPAT_MODES, check_bool, check_budget, check_choice, check_int
 
-__all__ = ["OnlineTrainer"]
+__all__ = ["OnlineTrainer", "ExpDirMovedWarning"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,20 @@ PREVIOUS_DIR = "previous"
 CHECKPOINT_DIR = "checkpoints"
 #: Seconds between writes of each run's ``last.ckpt`` by default (not with ``compat="rlbase"``).
 DEFAULT_CHECKPOINT_INTERVAL = 300.0
+
+
+class ExpDirMovedWarning(UserWarning):
+    """``multi_run`` moved the results of an earlier run out of ``exp_dir``.
+
+    Attributes:
+        exp_dir: the experiment folder.
+        moved_to: the folder that now holds them, ``exp_dir/previous/<time>``.
+        earlier: what wrote them, as far as the folder tells: ``"fit"`` (``rl-lightning fit``) or ``"multi_run"``.
+    """
+
+    def __init__(self, message: str, exp_dir: str, moved_to: str, earlier: str):
+        super().__init__(message)
+        self.exp_dir, self.moved_to, self.earlier = exp_dir, moved_to, earlier
 
 
 class OnlineTrainer:
@@ -445,9 +459,10 @@ class OnlineTrainer:
         spec = getattr(first, "spec", None) or getattr(env, "spec", None)
         opts = self._options
         budget = f"{opts['total_steps']:,} env steps" if opts["total_steps"] else f"{opts['num_episodes']:,} episodes"
-        log.info("Run %d | %s | %s | seed %d | %s | %d sub-envs%s", run_idx,
+        num_envs = getattr(env, "num_envs", 1)
+        log.info("Run %d | %s | %s | seed %d | %s | %d sub-env%s%s", run_idx,
                  getattr(spec, "id", None) or type(first).__name__, type(agent).__name__, seed, budget,
-                 getattr(env, "num_envs", 1), f" | {self.exp_dir}" if self.exp_dir else "")
+                 num_envs, "" if num_envs == 1 else "s", f" | {self.exp_dir}" if self.exp_dir else "")
         if log.isEnabledFor(logging.DEBUG):
             lines = [
                 f"Starting run {run_idx} | seed {seed}",
@@ -488,8 +503,13 @@ class OnlineTrainer:
         os.makedirs(target)
         for name in names:
             shutil.move(os.path.join(self.exp_dir, name), os.path.join(target, name))
-        warnings.warn(f"exp_dir={self.exp_dir!r} held the results of an earlier multi_run; they were moved to "
-                      f"{target!r}. Pass overwrite=True to replace them instead.", UserWarning, stacklevel=3)
+        # `rl-lightning fit` leaves its config.yaml (not moved: multi_run never writes one); a multi_run writes
+        # args.yaml or config.py.
+        earlier = ("fit" if os.path.isfile(os.path.join(self.exp_dir, "config.yaml"))
+                   and not {"args.yaml", "config.py"} & set(names) else "multi_run")
+        warnings.warn(ExpDirMovedWarning(
+            f"exp_dir={self.exp_dir!r} held the results of an earlier run; they were moved to {target!r}. Pass "
+            "overwrite=True to replace them instead.", self.exp_dir, target, earlier), stacklevel=3)
 
     def _write_artifacts(self, config_bytes: Optional[bytes]) -> None:
         if config_bytes is not None:

@@ -10,8 +10,14 @@
 * ``plot``: :func:`rl_lightning.analysis.report.plot_main`; ``sweep``: :func:`rl_lightning.tune.cli.sweep_main`.
 
 The LightningCLI subcommands and ``multirun`` read the same run configuration (:mod:`~rl_lightning.cli.run_config`):
-the flat files of ``configs/``, or a ``fit --print_config`` output. Bad input exits with status 2 before anything is
+the flat files of ``configs/``, or a ``fit --print_config`` output; ``fit`` writes into ``runs/<config name>`` and
+``multirun`` into ``runs/<config name>_multirun`` by default. Bad input exits with status 2 before anything is
 written, with a message naming what is wrong (:mod:`~rl_lightning.cli.checks`).
+
+Output (:mod:`~rl_lightning.cli.output`): one log line per run start, a closing summary (returns, env steps/s, wall
+time, the files, what to run next), warnings as ``rl-lightning COMMAND: warning: ...`` without source paths, and
+Lightning's banners only with ``--verbose``. ``rl-lightning --help`` imports no subcommand, so neither Lightning nor
+torch nor gymnasium.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import sys
 from typing import Callable, Optional
 
 from rl_lightning.cli.checks import CLIError, nearest
-from rl_lightning.cli.run_config import RunConfig
+from rl_lightning.cli.output import plain_warnings
 
 __all__ = ["main", "CLIError", "RunConfig", "SUBCOMMANDS"]
 
@@ -84,12 +90,23 @@ def main(argv: Optional[list[str]] = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        return _entry_point(command)(rest)
+        run = _entry_point(command)  # imported first: Lightning's import sets its own warning format
+        with plain_warnings(command):
+            return run(rest)
     except (CLIError, ValueError, TypeError, FileNotFoundError) as error:
         if not isinstance(error, CLIError) and _raised_inside_a_run(error):
             raise  # a bug in the user's env or agent: its traceback is the useful message
         print(f"rl-lightning {command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def __getattr__(name: str) -> type:
+    # RunConfig imports the agents (torch, gymnasium): not for `rl-lightning --help`.
+    if name == "RunConfig":
+        from rl_lightning.cli.run_config import RunConfig
+
+        return RunConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _raised_inside_a_run(error: BaseException) -> bool:

@@ -22,11 +22,9 @@ from typing import Optional
 
 from rl_lightning.cli.checks import import_class, read_yaml
 from rl_lightning.cli.run_config import RunConfig
+from rl_lightning.evaluation import evaluate_main as evaluation_main
 
 __all__ = ["evaluate_main", "saved_run_config"]
-
-_INFERRED_HELP = ("For a folder written by `rl-lightning fit` or `rl-lightning multirun`, --agent-class and --env-id "
-                  "may be left out: they are read from its config.yaml or args.yaml.\n")
 
 
 def saved_run_config(exp_dir: str) -> Optional[RunConfig]:
@@ -82,11 +80,7 @@ def _inferred(argv: list[str]) -> tuple[list[str], Optional[RunConfig]]:
 
 def evaluate_main(argv: Optional[list[str]] = None) -> int:
     """``rl-lightning evaluate ...``; returns the exit status (2 for bad input, with the reason on stderr)."""
-    from rl_lightning.evaluation import evaluate_main as evaluation_main
-
     argv = _hyphenated(list(sys.argv[1:] if argv is None else argv))
-    if "-h" in argv or "--help" in argv:
-        print(_INFERRED_HELP)
     try:
         extra, run = _inferred(argv)
         if run is None:

@@ -22,6 +22,10 @@ weights of ``--ckpt_path``, and print and log ``val/ep_return`` (``test/...``). 
 files and add no checkpoint callbacks; their metrics go to Lightning's default logger, a new
 ``<default_root_dir>/lightning_logs/version_N`` folder, unless ``--trainer.logger`` says otherwise.
 
+Each subcommand ends with a short summary (:mod:`~rl_lightning.cli.lightning_summary`); Lightning's banners and tips
+(``GPU available: ...``, the litlogger tip, why the loop stopped) and, for ``validate``/``test``, its results table
+show only with ``--verbose``, the command line's own option (taken out before LightningCLI parses the rest).
+
 Under a DDP strategy Lightning starts the other ranks by re-running the command line (``sys.argv``); each rank
 translates it again, so the arguments are parsed from ``args=`` and ``sys.argv`` is left as the user gave it.
 """
@@ -31,14 +35,18 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+import time
 import warnings
 from typing import Any, Optional
 
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_warn
 
 from rl_lightning.cli.checks import CLIError, check_keys, read_yaml
 from rl_lightning.cli.configured_module import MODEL_KEYS, ConfiguredAgentModule
+from rl_lightning.cli.lightning_summary import FitClock, fit_summary, loop_summary
+from rl_lightning.cli.output import quiet_lightning
 from rl_lightning.cli.run_config import RUN_KEYS
 
 __all__ = ["RLLightningCLI", "lightning_main", "translate_argv", "LIGHTNING_SUBCOMMANDS", "DEFAULT_ROOT_DIR"]
@@ -59,20 +67,23 @@ _DESCRIPTIONS = {
         "(--trainer.max_steps counts optimizer steps, as in Lightning); an epoch is --model.steps_per_epoch env "
         "steps. Files go to --trainer.default_root_dir (default runs/<config file name>): TensorBoard events, "
         "config.yaml, checkpoints/last.ckpt and best.ckpt, metrics_run1.pkl, Run1_Last_agent.t, Run1_Best_agent.t. "
-        "--ckpt_path last resumes an interrupted run from <default_root_dir>/checkpoints/last.ckpt."),
+        "--ckpt_path last resumes an interrupted run from <default_root_dir>/checkpoints/last.ckpt. It ends with a "
+        "summary (final and best return, env steps/s, the files, what to run next); --verbose also shows "
+        "Lightning's banners and tips."),
     "validate": (
         "Run the validation loop once: --model.val_episodes greedy episodes on an evaluation env, printed and "
         "logged as val/ep_return (mean), val/ep_return_std and val/ep_length. --config and --model.* describe the "
         "model as for fit; --ckpt_path gives its weights (a fit's checkpoints/last.ckpt or best.ckpt; 'last' is "
         "<default_root_dir>/checkpoints/last.ckpt). Writes none of the run's files; the metrics go to a new "
-        "<default_root_dir>/lightning_logs/version_N unless --trainer.logger says otherwise."),
+        "<default_root_dir>/lightning_logs/version_N unless --trainer.logger says otherwise. --verbose also shows "
+        "Lightning's banners and results table."),
     "test": (
         "Run the test loop once: --model.val_episodes greedy episodes on an evaluation env with other seeds than "
         "validation's, printed and logged as test/ep_return (mean), test/ep_return_std and test/ep_length. "
         "--config and --model.* describe the model as for fit; --ckpt_path gives its weights (a fit's "
         "checkpoints/last.ckpt or best.ckpt; 'last' is <default_root_dir>/checkpoints/last.ckpt). Writes none of "
         "the run's files; the metrics go to a new <default_root_dir>/lightning_logs/version_N unless "
-        "--trainer.logger says otherwise."),
+        "--trainer.logger says otherwise. --verbose also shows Lightning's banners and results table."),
 }
 # The top-level keys of a config in the CLI's own layout besides the sections checked key by key.
 _TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path", "weights_only", "verbose")
@@ -120,13 +131,19 @@ class RLLightningCLI(LightningCLI):
         parser.link_arguments("trainer.default_root_dir", "model.exp_dir")
 
     def before_instantiate_classes(self) -> None:
-        """``fit`` refuses to resume a finished run (it spent its budget, so ``--ckpt_path`` would train nothing);
-        ``validate`` and ``test`` write none of the seed's files (``model.exp_dir`` is cleared)."""
+        """``fit`` refuses to resume a finished run (it spent its budget, so ``--ckpt_path`` would train nothing),
+        and says so when a new run replaces an earlier one's files; ``validate`` and ``test`` write none of the seed's
+        files (``model.exp_dir`` is cleared)."""
         config = self.config[self.subcommand]
         if self.subcommand != "fit":
             config["model"]["exp_dir"] = None
         elif config.get("ckpt_path") and os.path.isfile(config["ckpt_path"]):
             _refuse_a_finished_run(config["ckpt_path"])
+        elif not config.get("ckpt_path"):
+            root = config["trainer"].get("default_root_dir") or DEFAULT_ROOT_DIR
+            if os.path.isfile(os.path.join(root, "checkpoints", "last.ckpt")):
+                rank_zero_warn(f"{root} holds an earlier fit; this one replaces its files. --ckpt_path last would "
+                               "continue it instead, --trainer.default_root_dir writes elsewhere.")
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         if self.subcommand != "fit":
@@ -137,13 +154,32 @@ class RLLightningCLI(LightningCLI):
         config = self.config_init[self.subcommand]["trainer"]
         root = config.get("default_root_dir") or DEFAULT_ROOT_DIR
         folder = os.path.join(root, "checkpoints")
-        ours = [LastCheckpoint(folder), BestReturnCheckpoint(folder)]
+        ours = [LastCheckpoint(folder), BestReturnCheckpoint(folder), FitClock()]
         if config.get("enable_progress_bar") is not False:
             ours.insert(0, EpisodeProgressBar())
         kwargs.setdefault("callbacks", [*(config.get("callbacks") or []), *ours])
         if config.get("logger") in (None, True):
             kwargs.setdefault("logger", TBCallBack(root, flush_every=1))
         return super().instantiate_trainer(**kwargs)
+
+
+def _take_verbose(argv: list[str]) -> tuple[bool, list[str]]:
+    """``(verbose, the other arguments)``: ``--verbose`` (or ``--verbose true|false``, ``--verbose=true|false``)
+    is the command line's own option, not LightningCLI's."""
+    verbose, rest, i = False, [], 0
+    while i < len(argv):
+        name, _, value = argv[i].partition("=")
+        if name != "--verbose":
+            rest.append(argv[i])
+            i += 1
+            continue
+        if not value and i + 1 < len(argv) and argv[i + 1].lower() in ("true", "false"):
+            value, i = argv[i + 1], i + 1
+        if value.lower() not in ("", "true", "false"):
+            raise CLIError(f"--verbose takes no value, or true or false; got {value!r}.")
+        verbose = value.lower() != "false"
+        i += 1
+    return verbose, rest
 
 
 def _checkpoint_path(config: Any) -> Optional[str]:
@@ -278,20 +314,33 @@ def lightning_main(subcommand: str, argv: list[str]) -> int:
     if subcommand not in LIGHTNING_SUBCOMMANDS:
         raise ValueError(f"subcommand={subcommand!r} is not a LightningCLI subcommand here; valid values are: "
                          f"{', '.join(LIGHTNING_SUBCOMMANDS)}.")
+    verbose, argv = _take_verbose(argv)
     parser_kwargs = {"prog": "rl-lightning", **{name: {"prog": f"rl-lightning {name}", "description": text}
                                                 for name, text in _DESCRIPTIONS.items()}}
-    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings(), quiet_lightning(verbose):
         # AgentModule takes dataloader_iter on purpose (no prefetch); Lightning flags that as experimental.
         warnings.filterwarnings("ignore", message=".*dataloader_iter.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         if subcommand != "fit":  # fit's checkpoint callbacks, whose states a checkpoint holds, have no use here
             warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used to")
+        # Said in the command line's words by before_instantiate_classes, and expected when resuming.
+        warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        if not verbose:  # a seed agent steps its own optimizers; the run's metrics go through its call_back
+            warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`")
+            warnings.filterwarnings("ignore", message=".*is smaller than the logging interval")
         cli_argv = translate_argv(argv, scratch)
+        if subcommand != "fit":  # Lightning's results table: the summary below says the same
+            cli_argv += ["--verbose", str(verbose).lower()]
+        start = time.perf_counter()
         try:
-            RLLightningCLI(ConfiguredAgentModule, trainer_defaults=_TRAINER_DEFAULTS, args=[subcommand, *cli_argv],
-                           parser_kwargs=parser_kwargs, save_config_kwargs={"overwrite": True},
-                           auto_configure_optimizers=False, seed_everything_default=False)
+            cli = RLLightningCLI(ConfiguredAgentModule, trainer_defaults=_TRAINER_DEFAULTS,
+                                 args=[subcommand, *cli_argv], parser_kwargs=parser_kwargs,
+                                 save_config_kwargs={"overwrite": True}, auto_configure_optimizers=False,
+                                 seed_everything_default=False)
         except SystemExit as stop:  # --help, --print_config, or jsonargparse's own error (already printed)
             return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        if cli.trainer.is_global_zero:
+            summary = fit_summary(cli) if subcommand == "fit" else loop_summary(cli, time.perf_counter() - start)
+            print(summary, flush=True)
     return 0
 

@@ -192,6 +192,7 @@ def test_evaluate_rebuilds_the_training_env_with_its_env_kwargs_and_wrappers(tmp
     assert main(["multirun", "--config", str(config), "--no_progress"]) == 0
 
     # Evaluated on CartPole-v1 as trained: episodes cut at 5 steps, not CartPole's 500.
-    assert main(["evaluate", "--exp_dir", "runs/short_cartpole", "--episodes", "4", "--which", "last"]) == 0
-    summary = json.loads((tmp_path / "runs" / "short_cartpole" / "eval" / "run1_last" / "summary.json").read_text())
+    assert main(["evaluate", "--exp_dir", "runs/short_cartpole_multirun", "--episodes", "4", "--which", "last"]) == 0
+    summary = json.loads((tmp_path / "runs" / "short_cartpole_multirun" / "eval" / "run1_last" /
+                          "summary.json").read_text())
     assert summary["num_episodes"] == 4 and summary["ep_length_mean"] <= 5

@@ -30,7 +30,7 @@ def test_fit_with_two_gloo_processes_on_cpu_finishes_and_writes_the_run(tmp_path
     process = subprocess.Popen(
         [*command, "fit", "--config", PPO_CONFIG, "--trainer.strategy", "ddp", "--trainer.devices", "2",
          "--trainer.accelerator", "cpu", "--model.total_steps", "512", "--model.num_envs", "2",
-         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path / "run")],
+         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path / "run"), "--verbose"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**os.environ, "PYTHONPATH": ROOT})
     try:
@@ -40,6 +40,7 @@ def test_fit_with_two_gloo_processes_on_cpu_finishes_and_writes_the_run(tmp_path
         _, stderr = process.communicate()
         pytest.fail(f"the 2-process run did not end within 90 s; its stderr ends with:\n{stderr[-4000:]}")
     assert process.returncode == 0, stderr[-4000:]
+    # Rank 1 re-ran the command line, --verbose (the command line's own option) included: Lightning's messages show.
     assert "usage: rl-lightning" not in stderr and "MEMBER: 2/2" in stderr
     run = tmp_path / "run"
     episodes = read_metrics_stream(str(run / "metrics_run1.pkl"))
