@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/learning.py --config configs/ppo_cartpole.yaml --seeds 5
+    python benchmarks/learning.py --config configs/a2c_cartpole.yaml --seeds 3 --sb3   # beside Stable-Baselines3
 
 Every seed is one ``OnlineTrainer.multi_run`` run (run seed = seed, sub-env ``i`` resets with ``seed + i``).
 Printed per seed:
@@ -23,6 +24,12 @@ Printed per seed:
 - ``wall`` and ``steps/s``: the training run's wall time (Lightning's start-up included, the periodic evaluations
   left out) and env steps per second.
 
+With ``--sb3`` (for A2C and TD3 configs) every seed is also trained by Stable-Baselines3's algorithm with the same
+hyperparameters, env, budget and seeds (``make_vec_env(env_id, n_envs, seed=seed)``: sub-env ``i`` resets with
+``seed + i`` too), and rated the same way: ``last100`` and ``solved_at`` from its Monitor's training episodes,
+``greedy`` from ``evaluate_policy(deterministic=True)`` over ``--eval-episodes`` episodes on a one-sub-env env seeded
+``10_000 + seed``. It has no periodic evaluations, so no ``best`` column. Stable-Baselines3 is the ``bench`` extra.
+
 Torch runs on one thread (``torch.set_num_threads(1)``) so that figures compare across machines' core counts.
 """
 
@@ -41,7 +48,7 @@ import numpy as np
 import torch
 
 from rl_lightning import OnlineTrainer
-from rl_lightning.agents import AgentConfig, load_agent_config
+from rl_lightning.agents import A2C, TD3, AgentConfig, load_agent_config
 from rl_lightning.callbacks import PeriodicEvaluation
 
 WINDOW = 100
@@ -149,6 +156,75 @@ def run_seed(config: AgentConfig, seed: int, eval_episodes: int, periodic_every:
     }
 
 
+def sb3_model(config: AgentConfig, env: Any, seed: int) -> Any:
+    """Stable-Baselines3's algorithm for ``config`` (A2C or TD3), with the config's hyperparameters on ``env``."""
+    import stable_baselines3 as sb3
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    params = config.build_params()
+    name = "A2C" if issubclass(config.agent_class, A2C) else "TD3" if issubclass(config.agent_class, TD3) else \
+        config.agent_class.__name__
+    activations = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+    if name == "A2C":
+        def learning_rate(progress_remaining: float) -> float:  # SB3's schedule: 1 at the start, 0 at the end
+            linear = params.learning_rate_schedule == "linear"
+            return params.learning_rate * (progress_remaining if linear else 1.0)
+
+        policy_kwargs = dict(net_arch=dict(pi=list(params.net_arch), vf=list(params.net_arch)),
+                             activation_fn=activations[params.activation], ortho_init=params.ortho_init,
+                             log_std_init=params.log_std_init)
+        return sb3.A2C("MlpPolicy", env, learning_rate=learning_rate, n_steps=params.n_steps, gamma=params.gamma,
+                       gae_lambda=params.gae_lambda, ent_coef=params.ent_coef, vf_coef=params.vf_coef,
+                       max_grad_norm=params.max_grad_norm, rms_prop_eps=params.rms_prop_eps,
+                       use_rms_prop=params.use_rms_prop, normalize_advantage=params.normalize_advantage,
+                       policy_kwargs=policy_kwargs, seed=seed, device="cpu")
+    if name == "TD3":
+        action_dim = int(np.prod(env.action_space.shape))
+        noise = NormalActionNoise(np.zeros(action_dim), params.action_noise_std * np.ones(action_dim)) \
+            if params.action_noise_std > 0 else None
+        return sb3.TD3("MlpPolicy", env, learning_rate=params.learning_rate, buffer_size=params.buffer_size,
+                       learning_starts=params.learning_starts, batch_size=params.batch_size, tau=params.tau,
+                       gamma=params.gamma, train_freq=params.train_freq, gradient_steps=params.gradient_steps,
+                       action_noise=noise, policy_delay=params.policy_delay,
+                       target_policy_noise=params.target_policy_noise, target_noise_clip=params.target_noise_clip,
+                       policy_kwargs=dict(net_arch=list(params.net_arch)), seed=seed, device="cpu")
+    raise SystemExit(f"--sb3 compares A2C and TD3 configs; {config.path} trains {name}.")
+
+
+def run_sb3_seed(config: AgentConfig, seed: int, eval_episodes: int) -> dict:
+    """Train Stable-Baselines3's algorithm on one seed and rate it as :func:`run_seed` rates ours."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    class Episodes(BaseCallback):
+        """``(env_step, ep_return)`` of every training episode, from the Monitor wrappers' ``episode`` infos."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.episodes: list[tuple[int, float]] = []
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))
+            return True
+
+    start = time.perf_counter()
+    env = make_vec_env(config.env_id, n_envs=config.num_envs, seed=seed, env_kwargs=config.env_kwargs)
+    model = sb3_model(config, env, seed)
+    recorder = Episodes()
+    model.learn(total_timesteps=config.total_steps, callback=recorder)
+    wall = time.perf_counter() - start
+    eval_env = make_vec_env(config.env_id, n_envs=1, seed=EVAL_SEED_OFFSET + seed, env_kwargs=config.env_kwargs)
+    greedy, _ = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes, deterministic=True)
+    returns = [r for _, r in recorder.episodes]
+    return {"seed": seed, "episodes": len(returns),
+            "last100": float(np.mean(returns[-WINDOW:])) if returns else float("nan"), "greedy": float(greedy),
+            "solved_at": first_solved_step(recorder.episodes, config.threshold), "best_greedy": None, "best_at": None,
+            "wall_s": wall, "steps_per_s": config.total_steps / wall}
+
+
 def _row(result: dict) -> str:
     solved = "-" if result["solved_at"] is None else f"{result['solved_at']:,}"
     best = "" if result["best_greedy"] is None else (f"best agent: greedy {result['best_greedy']:8.1f} @ "
@@ -157,10 +233,10 @@ def _row(result: dict) -> str:
             f"solved_at {solved:>8} | {best}wall {result['wall_s']:6.1f} s | {result['steps_per_s']:7,.0f} steps/s")
 
 
-def summarize(config: AgentConfig, results: list[dict]) -> str:
+def summarize(config: AgentConfig, results: list[dict], who: str = "") -> str:
     threshold = config.threshold
     solved = [r["solved_at"] for r in results if r["solved_at"] is not None]
-    lines = [f"{config.agent} on {config.env_id}, {config.total_steps:,} env steps, {len(results)} seed(s), "
+    lines = [f"{who}{config.agent} on {config.env_id}, {config.total_steps:,} env steps, {len(results)} seed(s), "
              f"threshold {threshold}"]
     if threshold is not None:
         lines.append(f"  last100 >= threshold: {sum(r['last100'] >= threshold for r in results)}/{len(results)}; "
@@ -195,6 +271,8 @@ def main(argv: Optional[list] = None) -> list[dict]:
                         help="env steps between the periodic greedy evaluations that pick the best agent (0: none)")
     parser.add_argument("--periodic-eval-episodes", type=int, default=5,
                         help="episodes per periodic evaluation (at least one per sub-env)")
+    parser.add_argument("--sb3", action="store_true",
+                        help="also train Stable-Baselines3's algorithm on the same seeds (A2C and TD3 configs)")
     parser.add_argument("--json", default=None, help="also write the per-seed figures to this JSON file")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.eval_episodes < 1 or args.first_seed < 0 or (args.total_steps or 1) < 1:
@@ -214,10 +292,17 @@ def main(argv: Optional[list] = None) -> list[dict]:
         results.append(run_seed(config, seed, args.eval_episodes, args.periodic_eval_every,
                                 args.periodic_eval_episodes))
         print(_row(results[-1]), flush=True)
+    sb3_results: list[dict[str, Any]] = []
+    if args.sb3:
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            sb3_results.append(run_sb3_seed(config, seed, args.eval_episodes))
+            print("SB3  " + _row(sb3_results[-1]), flush=True)
     print(summarize(config, results))
+    if sb3_results:
+        print(summarize(config, sb3_results, who="Stable-Baselines3 "))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"config": config.to_dict(), "results": results}, f, indent=2)
+            json.dump({"config": config.to_dict(), "results": results, "sb3_results": sb3_results}, f, indent=2)
     return results
 
 

@@ -4,15 +4,22 @@
     python examples/custom_lightning_agent.py --total_steps 10000
 
 A ``LightningAgent`` is a ``torch.nn.Module``: AgentModule registers its networks and optimizers, so
-Lightning's precision, DDP and checkpointing apply, and each gradient step goes through
-``manual_backward`` and Lightning's optimizer wrapper (``self.gradient_step``). What a subclass writes:
+Lightning's precision, DDP and checkpointing apply. It uses public names only. What a subclass writes:
 
 * a frozen ``Params`` dataclass of its hyperparameters (checked when built; ``set_hp`` changes them);
 * ``__init__``: networks, optimizers in ``self.optimizer_list``, then ``self.reset(0)``;
 * ``reset_parameters(generator)``: initialise every weight from ``generator`` (runs are reproducible);
 * ``act(observation, greedy=False)`` and ``update(next_observation, reward, terminated, truncated, call_back)``.
+  A class missing one of them is refused when built, with every missing name.
 
-Saving, loading (``Run1_Last_agent.t``), Lightning checkpoints and exact resume come from the base.
+What the base does for it: ``self.obs_tensor(obs)`` (a batch on the agent's device and dtype), ``self.rng`` (the
+seeded generator to draw from), ``self.count_step(terminated, truncated)`` (counts env steps and says which
+sub-envs' steps are real transitions, not reset steps), ``self.gradient_step(optimizer, loss, max_grad_norm)``
+(backward, clipping and step; through Lightning while a Trainer fits the agent). While fitted it receives one
+``AgentContext`` (``self.context``: the run's ``total_steps``, ``world_size``, device, wrapped optimizers) and reads
+nothing else from the trainer. Saving, loading (``Run1_Last_agent.t``), Lightning checkpoints and exact resume come
+from the base too. ``@register_agent`` names it, so a config's ``agent: ActorCritic`` finds it; a package registers
+its agents for every process with an entry point in the group ``rl_lightning.agents``.
 
 ``--total_steps`` (or the ``RL_LIGHTNING_EXAMPLE_STEPS`` environment variable) sets the env steps of the run
 (default 60000, about 20 seconds).
@@ -29,7 +36,7 @@ import torch
 from torch import nn
 
 from rl_lightning import OnlineTrainer
-from rl_lightning.agents import LightningAgent, Params
+from rl_lightning.agents import LightningAgent, Params, register_agent
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class ActorCriticParams(Params):
         self._range("hidden", 1)
 
 
+@register_agent
 class ActorCritic(LightningAgent):
     """Softmax policy and state value on one shared hidden layer, one TD(0) actor-critic step per vector step."""
 
@@ -72,14 +80,13 @@ class ActorCritic(LightningAgent):
 
     def act(self, observation: Any, greedy: bool = False) -> np.ndarray:
         """One action per sub-env: sampled from the policy while training, the likeliest when greedy or in eval."""
-        obs = self._obs_tensor(observation)
+        obs = self.obs_tensor(observation)
         with torch.no_grad():
             logits = self.policy(self.body(obs))
         if greedy or not self.training:
-            actions = logits.argmax(-1)
-        else:
-            actions = torch.multinomial(logits.softmax(-1), 1, generator=self._rng).squeeze(-1)
-        self._last = (obs, actions)
+            return logits.argmax(-1).cpu().numpy()
+        actions = torch.multinomial(logits.softmax(-1), 1, generator=self.rng).squeeze(-1)
+        self.last_step = (obs, actions)
         return actions.cpu().numpy()
 
     def update(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
@@ -87,14 +94,13 @@ class ActorCritic(LightningAgent):
         """One actor-critic step on this vector step's transitions (reset steps masked out)."""
         if not self.training:
             return
-        real = torch.from_numpy(self._real_transitions(terminated, truncated)).float()  # drops reset steps
-        self.env_steps += self.num_envs
-        obs, actions = self._last
+        real = torch.from_numpy(self.count_step(terminated, truncated)).float()  # 0 at reset steps
+        obs, actions = self.last_step
         reward_t = torch.as_tensor(reward, dtype=torch.float32)
         done = torch.as_tensor(terminated, dtype=torch.float32)
         with torch.no_grad():
             target = reward_t + self.params.gamma * (1 - done) * self.value(self.body(
-                self._obs_tensor(next_observation))).squeeze(-1)
+                self.obs_tensor(next_observation))).squeeze(-1)
         hidden = self.body(obs)
         value = self.value(hidden).squeeze(-1)
         log_prob = torch.log_softmax(self.policy(hidden), -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)

@@ -28,8 +28,6 @@ Security: agent files and metrics files are pickles; load them only from sources
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import json
 import os
 import pickle
@@ -159,27 +157,16 @@ def register_agent_format(name: str, loader: AgentLoader, *, replace: bool = Fal
 
 
 def resolve_agent_class(agent_class: Union[str, type]) -> type:
-    """The agent class itself, or imported from ``"package.module.Class"`` (or ``"package.module:Class"``).
+    """The agent class itself, a registered name (``"PPO"``) or a class path (``"package.module.Class"`` or
+    ``"package.module:Class"``), resolved by :func:`rl_lightning.agents.registry.resolve_agent`.
 
     Raises:
-        ValueError: the string names no class (the module's classes are listed).
-        ImportError: the module cannot be imported.
-        TypeError: the class has no ``load`` classmethod.
+        ValueError: an unknown name (the nearest registered ones are listed) or a path naming nothing.
+        TypeError: the class has no ``load`` classmethod, which restores saved agents.
     """
-    if isinstance(agent_class, str):
-        module_name, sep, attr = agent_class.replace(":", ".").rpartition(".")
-        if not sep or not module_name:
-            raise ValueError(f"agent class {agent_class!r} must be a dotted path such as 'my_pkg.agents.DQNAgent'.")
-        module = importlib.import_module(module_name)
-        if not hasattr(module, attr):
-            classes = sorted(n for n, v in vars(module).items() if inspect.isclass(v) and not n.startswith("_"))
-            raise ValueError(f"module {module_name!r} has no {attr!r}; its classes are: "
-                             f"{', '.join(classes) or 'none'}.")
-        agent_class = getattr(module, attr)
-    if not callable(getattr(agent_class, "load", None)):
-        raise TypeError(f"{getattr(agent_class, '__name__', agent_class)!r} has no load(path) classmethod, which the "
-                        "seed agent protocol uses to restore saved agents.")
-    return agent_class
+    from rl_lightning.agents.registry import resolve_agent
+
+    return resolve_agent(agent_class, needs=("load",))
 
 
 def load_agent(exp_dir: str | os.PathLike, agent_class: Union[str, type], *, run: int = 1, which: str = "best",

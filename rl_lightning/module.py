@@ -369,7 +369,8 @@ class AgentModule(pl.LightningModule):
                 f"under DDP (world_size={world_size}) every rank must take the same gradient steps in the same order, "
                 f"or the ranks' gradient all-reduces stop matching and the run hangs; {type(agent).__name__} does not "
                 "declare that its updates happen in lockstep. If its gradient steps depend only on the count of "
-                "vector steps (every n steps, as PPO, DQN and SAC), set the class attribute lockstep_updates = True. "
+                "vector steps (every n steps, as the built-in agents'), set the class attribute "
+                "lockstep_updates = True. "
                 "An agent that learns when its own episodes end (e.g. REINFORCE) cannot run under DDP: use one "
                 "device, or learn on a fixed schedule of vector steps."
             )

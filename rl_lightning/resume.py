@@ -118,7 +118,9 @@ def load_agent(path: str, trust: bool = False) -> Any:
     class's ``load`` classmethod, as the seed's agent files are. The entry is read without running code unless
     ``trust``."""
     entry = load_checkpoint_entry(path, trust)
-    return load_seed_agent(_import_class(entry["agent_class"]), entry["agent"])
+    from rl_lightning.agents.registry import resolve_agent
+
+    return load_seed_agent(resolve_agent(entry["agent_class"], needs=("load",)), entry["agent"])
 
 
 def check_compatible(saved: dict, agent: Any, env: Any) -> None:
@@ -221,7 +223,9 @@ def rebuild_agent(description: Optional[dict], path: str) -> Any:
     if not isinstance(description, dict):
         raise ValueError(f"the checkpoint {path} does not describe its agent (an nn.Module agent that is not a "
                          "built-in LightningAgent); pass it: load_from_checkpoint(path, agent=make_agent).")
-    cls = _import_class(description["class"])
+    from rl_lightning.agents.registry import resolve_agent
+
+    cls = resolve_agent(description["class"])
     if "hyperparameters" not in description:
         return load_agent(path)
     params = cls.params_class.from_dict(description["hyperparameters"])

@@ -61,7 +61,8 @@ def crafted_checkpoint(tmp_path):
 
 
 def test_resuming_from_a_crafted_checkpoint_is_refused_before_the_payload_runs(crafted_checkpoint, tmp_path):
-    with pytest.raises(UntrustedFileError, match=r"names posix\.system.*nothing of it was loaded.*trust_checkpoint=True"):
+    refused = r"names posix\.system.*nothing of it was loaded.*trust_checkpoint=True"
+    with pytest.raises(UntrustedFileError, match=refused):
         fit(module(), tmp_path / "ckpt", ckpt_path=crafted_checkpoint)
     assert not (tmp_path / "marker").exists()
     with pytest.raises(UntrustedFileError):

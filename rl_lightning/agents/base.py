@@ -1,33 +1,50 @@
-"""``LightningAgent``: the plumbing every built-in agent shares, so that each agent's file holds its algorithm.
+"""``LightningAgent``: the public base of learning agents, so that each agent's file holds only its algorithm.
 
-A built-in agent is two things at once:
+A learning agent is two things at once:
 
 - a **seed-protocol agent** (``act``/``update``/``reset``/``set_num_env``/``save``/``load``/``train``/``eval``)
   that a bare hand-written loop, or any trainer speaking the protocol, drives unchanged;
-- a **Lightning-native agent**: a ``torch.nn.Module`` that :class:`~rl_lightning.module.AgentModule`
-  registers as a submodule (precision, DDP and checkpoints see its parameters), whose optimizers become the
-  module's (``configure_optimizers``) and which AgentModule attaches at train start (``attach_module``).
+- a **Lightning-native agent**: a ``torch.nn.Module`` whose parameters a LightningModule registers (precision, DDP
+  and checkpoints see them) and whose optimizers become the module's (:meth:`~LightningAgent.configure_optimizers`).
 
-How it learns depends on that: once attached to a module whose trainer is fitting, every backward pass goes
-through ``module.manual_backward``, gradient clipping through ``module.clip_gradients`` and every optimizer
-step through Lightning's ``LightningOptimizer`` (so mixed precision and DDP's gradient all-reduce apply).
-Otherwise the agent calls ``loss.backward()``, ``clip_grad_norm_`` and ``optimizer.step()`` itself. The math
-is the same; a test checks that both paths give identical runs. Acting never goes through Lightning: it runs
-the plain submodules under ``torch.inference_mode``.
+**What an agent writes** (see ``examples/custom_lightning_agent.py``; :class:`~rl_lightning.agents.OnPolicyAgent`
+and :class:`~rl_lightning.agents.OffPolicyAgent` write more of it for their families):
 
-Reset steps: built-in agents assume gymnasium's next-step autoreset (``AutoresetMode.NEXT_STEP``, see
-:mod:`rl_lightning.data.envs`). The vector step after a sub-env's episode ended is that sub-env's *reset
-step*: its action was ignored, it paid reward 0 and its observation is the new episode's first one. It is no
-transition of the MDP; :meth:`LightningAgent._real_transitions` tells the agents which sub-envs to drop.
+- ``params_class``: a frozen :class:`~rl_lightning.agents.Params` dataclass of its hyperparameters;
+- ``__init__``: ``super().__init__(...)``, its networks, its optimizers in ``self.optimizer_list``, ``self.reset(0)``;
+- ``reset_parameters(generator)``: every weight drawn from ``generator``;
+- ``act(observation, greedy=False)`` and ``update(next_observation, reward, terminated, truncated, call_back)``;
+- optionally ``training_state()`` / ``load_training_state(state)`` (buffers and counters beyond the weights), and
+  the class attributes ``lockstep_updates`` (DDP), ``structural_params`` and ``segment_steps``.
 
-Randomness: every draw (weight initialisation, exploration, sampling, minibatches) comes from generators
-seeded by ``reset(seed)``, never from torch's global RNG.
+A class that leaves out ``act``, ``update`` or ``reset_parameters`` is refused when built, naming all of them.
+
+**What it receives**: nothing but its spaces and hyperparameters, and, while a trainer fits it, one
+:class:`~rl_lightning.agents.AgentContext` (:meth:`~LightningAgent.attach`): the run's horizon (``total_steps``),
+the world size, the device and its optimizers as the trainer wraps them. It imports nothing from the module or the
+trainer.
+
+**What the library does for it**: :meth:`~LightningAgent.gradient_step` (backward, clipping, optimizer step, through
+Lightning while fitted, by hand otherwise: both give identical runs), :meth:`~LightningAgent.count_step` (the env-step
+count and which sub-envs' steps are real transitions), :meth:`~LightningAgent.obs_tensor`,
+:meth:`~LightningAgent.schedule_progress` (for linear schedules), :attr:`~LightningAgent.rng` (its seeded
+generator), ``set_hp``, ``save``/``load`` and exact Lightning checkpoints (:meth:`~LightningAgent.get_extra_state`).
+Acting never goes through Lightning: it runs the plain submodules under ``torch.inference_mode``.
+
+Reset steps: agents assume gymnasium's next-step autoreset (``AutoresetMode.NEXT_STEP``, see
+:mod:`rl_lightning.data.envs`). The vector step after a sub-env's episode ended is that sub-env's *reset step*: its
+action was ignored, it paid reward 0 and its observation is the new episode's first one. It is no transition of
+the MDP; :meth:`LightningAgent.count_step` says which sub-envs' steps to drop.
+
+Randomness: every draw (weight initialisation, exploration, sampling, minibatches) comes from generators seeded by
+``reset(seed)`` (``reset_parameters``' argument, then :attr:`~LightningAgent.rng`), never from torch's global RNG.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar, Mapping, Optional, Union
+from abc import abstractmethod
+from typing import Any, Callable, ClassVar, Mapping, Optional, Union
 
 import gymnasium as gym
 import numpy as np
@@ -35,20 +52,22 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
+from rl_lightning.agents.context import AgentContext
 from rl_lightning.agents.files import decode_space, encode_space, load_agent_file
 from rl_lightning.agents.hparams import Params
+from rl_lightning.agents.registry import missing_agent_methods
 from rl_lightning.data.envs import autoreset_mode
-from rl_lightning.module import DEFAULT_SEGMENT_STEPS
 from rl_lightning.validation import check_int
 
-__all__ = ["LightningAgent"]
+__all__ = ["LightningAgent", "SEGMENT_STEPS"]
+
+#: Vector steps per Lightning ``training_step`` of an agent that names no better length (AgentModule's
+#: ``DEFAULT_SEGMENT_STEPS``, the same number).
+SEGMENT_STEPS = 128
 
 
 class LightningAgent(nn.Module):
-    """Base of the built-in learning agents (:class:`~rl_lightning.agents.PPO`, ``DQN``, ``SAC``).
-
-    Subclasses set :attr:`params_class`, build their networks and optimizers in ``__init__`` (then call
-    ``self.reset(0)``), and implement :meth:`reset_parameters`, ``act`` and ``update``.
+    """Base of the learning agents (:class:`~rl_lightning.agents.PPO`, ``A2C``, ``DQN``, ``SAC``, ``TD3``, yours).
 
     Args:
         observation_space: one sub-env's observation space (``env.single_observation_space``).
@@ -59,9 +78,15 @@ class LightningAgent(nn.Module):
 
     Attributes:
         params: the hyperparameters (a frozen dataclass).
-        env_steps: env steps seen by ``update`` since ``reset``, summed over sub-envs, reset steps included
-            (the same count as the run's ``total_steps`` budget).
+        env_steps: env steps seen by ``update`` since ``reset``, summed over sub-envs, reset steps included (the
+            same count as the run's ``total_steps`` budget); :meth:`count_step` advances it.
+        rng: the generator every random draw of acting and learning comes from (seeded by ``reset``).
+        optimizer_list: the agent's optimizers (the subclass fills it in ``__init__``).
         segment_steps: vector steps per Lightning ``training_step`` that AgentModule uses by default.
+
+    Raises:
+        TypeError: the class does not implement ``act``, ``update`` or ``reset_parameters`` (all missing names are
+            listed), or ``params`` is not a :attr:`params_class`.
     """
 
     params_class: ClassVar[type[Params]] = Params
@@ -71,10 +96,14 @@ class LightningAgent(nn.Module):
     lockstep_updates: ClassVar[bool] = False
     #: Hyperparameters that shape the networks or buffers, so ``set_hp`` cannot change them.
     structural_params: ClassVar[tuple[str, ...]] = ()
-    segment_steps: int = DEFAULT_SEGMENT_STEPS
+    segment_steps: int = SEGMENT_STEPS
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, params: Optional[Params] = None,
                  num_envs: int = 1, **hp: Any):
+        missing = missing_agent_methods(type(self))
+        if missing:
+            raise TypeError(f"{type(self).__name__} does not implement {', '.join(missing)}; every agent derived from "
+                            f"{LightningAgent.__name__} must (see the docstring of rl_lightning.agents.base).")
         super().__init__()
         if params is not None and not isinstance(params, self.params_class):
             raise TypeError(f"params must be a {self.params_class.__name__}, got {type(params).__name__}.")
@@ -87,12 +116,28 @@ class LightningAgent(nn.Module):
         self.seed = 0
         self.env_steps = 0
         self.optimizer_list: list[torch.optim.Optimizer] = []
+        self.rng = torch.Generator()
         self._device = torch.device("cpu")
         self._dtype = torch.float32
-        self._rng = torch.Generator()
         self._ended = np.zeros(num_envs, dtype=bool)
-        object.__setattr__(self, "_attached", None)  # the AgentModule; kept out of nn.Module's registry (a cycle)
+        self._context = AgentContext()
         self._wrapped_optimizers: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ what a subclass writes
+    @abstractmethod
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Re-initialise every network (and copy targets) from ``generator`` (called by ``reset``)."""
+
+    @abstractmethod
+    def act(self, observation: Any, greedy: bool = False) -> np.ndarray:
+        """One action per sub-env for the batched ``observation``: explore in training mode, act greedily when
+        ``greedy`` or in eval mode (and then draw nothing from :attr:`rng`)."""
+
+    @abstractmethod
+    def update(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+               call_back: Optional[Callable[[dict], None]] = None) -> None:
+        """Learn from one vector step (nothing in eval mode); call :meth:`count_step` once, and ``call_back(metrics)``
+        with a dict of scalars to log."""
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
@@ -144,13 +189,9 @@ class LightningAgent(nn.Module):
             optimizer.state.clear()
         self.zero_grad(set_to_none=True)
         sampling_seed = int(torch.randint(2**62, (1,), generator=init_generator))
-        self._rng = torch.Generator(device=self._device).manual_seed(sampling_seed)
+        self.rng = torch.Generator(device=self._device).manual_seed(sampling_seed)
         self.env_steps = 0
         self._ended = np.zeros(self.num_envs, dtype=bool)
-
-    def reset_parameters(self, generator: torch.Generator) -> None:
-        """Re-initialise every network (and copy targets) from ``generator``."""
-        raise NotImplementedError
 
     def set_num_env(self, num_envs: int) -> None:
         """Act for ``num_envs`` sub-envs from now on (forgets which sub-envs just ended an episode)."""
@@ -173,62 +214,42 @@ class LightningAgent(nn.Module):
                              "shape its networks or buffers); build a new agent with these values instead.")
         self.params = params
 
-    # ------------------------------------------------------------------ learning, with or without Lightning
+    # ------------------------------------------------------------------ the run it learns in
     def configure_optimizers(self) -> list:
         """The agent's optimizers, used by AgentModule as the LightningModule's own."""
         return list(self.optimizer_list)
 
-    def attach_module(self, module: Any) -> None:
-        """Learn through ``module`` (a LightningModule being fitted): backward, clipping and steps go via Lightning."""
-        object.__setattr__(self, "_attached", module)
-        wrapped = module.optimizers()
-        wrapped = wrapped if isinstance(wrapped, list) else [wrapped]
-        if len(wrapped) != len(self.optimizer_list):
-            raise RuntimeError(f"{type(module).__name__} has {len(wrapped)} optimizer(s) but {type(self).__name__} "
-                               f"has {len(self.optimizer_list)}: use the agent's configure_optimizers().")
-        self._wrapped_optimizers = {id(opt): w for opt, w in zip(self.optimizer_list, wrapped, strict=True)}
+    @property
+    def context(self) -> AgentContext:
+        """The run the agent learns in (``AgentContext()`` when alone)."""
+        return self._context
 
-    def detach_module(self) -> None:
-        """Learn on its own again (``loss.backward()`` and the agent's optimizer steps)."""
-        object.__setattr__(self, "_attached", None)
+    def attach(self, context: AgentContext) -> None:
+        """Learn in ``context``: while ``context.is_fitting()``, backward passes, clipping and optimizer steps go
+        through its callables and wrapped optimizers; schedules read its ``total_steps`` and ``world_size``.
+
+        Raises:
+            RuntimeError: ``context.optimizers`` does not match :attr:`optimizer_list` one to one.
+        """
+        if context.optimizers and len(context.optimizers) != len(self.optimizer_list):
+            raise RuntimeError(f"the trainer has {len(context.optimizers)} optimizer(s) but {type(self).__name__} has "
+                               f"{len(self.optimizer_list)}: use the agent's configure_optimizers().")
+        self._context = context
+        pairs = zip(self.optimizer_list, context.optimizers, strict=True) if context.optimizers else ()
+        self._wrapped_optimizers = {id(opt): wrapped for opt, wrapped in pairs}
+
+    def detach(self) -> None:
+        """Learn alone again (``loss.backward()`` and the agent's own optimizer steps)."""
+        self._context = AgentContext()
         self._wrapped_optimizers = {}
 
-    def _lightning_module(self) -> Optional[Any]:
-        """The attached module while its trainer is fitting, else ``None`` (a bare loop after a fit learns alone)."""
-        module = self._attached
-        if module is None or module._trainer is None or not module._trainer.training:
-            return None
-        return module
+    def attach_module(self, module: Any) -> None:
+        """:meth:`attach` to a LightningModule being fitted (the context read from its public attributes)."""
+        self.attach(AgentContext.from_module(module))
 
-    def _backward(self, loss: torch.Tensor) -> None:
-        module = self._lightning_module()
-        if module is None:
-            loss.backward()
-        else:
-            module.manual_backward(loss)
-
-    def _clip_grad_norm(self, optimizer: torch.optim.Optimizer, max_norm: Optional[float]) -> None:
-        if max_norm is None:
-            return
-        module = self._lightning_module()
-        if module is not None and not getattr(optimizer, "_step_supports_amp_scaling", False):
-            module.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
-            return
-        if module is not None:
-            # A fused optimizer unscales inside its own step, so Lightning's mixed precision refuses to clip its
-            # gradients. Unscale them first where a grad scaler is in use (fp16); the scaler's step then skips
-            # its own unscaling. Without a scaler (fp32, bf16) the gradients are true ones already.
-            scaler = getattr(module.trainer.precision_plugin, "scaler", None)
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-        nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_norm)
-
-    def _optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        module = self._lightning_module()
-        if module is None:
-            optimizer.step()
-        else:
-            self._wrapped_optimizers[id(optimizer)].step()
+    def detach_module(self) -> None:
+        """The same as :meth:`detach`."""
+        self.detach()
 
     def gradient_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
                       max_grad_norm: Optional[float] = None) -> None:
@@ -237,10 +258,36 @@ class LightningAgent(nn.Module):
         Lightning (``manual_backward``, ``clip_gradients``, the wrapped optimizer), so precision and DDP apply;
         this is where an agent clips, since ``Trainer(gradient_clip_val=...)`` applies only to automatic
         optimization."""
+        context = self._context
+        fitting = context.fitting
         optimizer.zero_grad(set_to_none=True)
-        self._backward(loss)
-        self._clip_grad_norm(optimizer, max_grad_norm)
-        self._optimizer_step(optimizer)
+        if fitting and context.backward is not None:
+            context.backward(loss)
+        else:
+            loss.backward()
+        if max_grad_norm is not None:
+            if fitting and context.clip_gradients is not None:
+                context.clip_gradients(optimizer, max_grad_norm)
+            else:
+                nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
+                                         max_grad_norm)
+        wrapped = self._wrapped_optimizers.get(id(optimizer)) if fitting else None
+        (wrapped if wrapped is not None else optimizer).step()
+
+    def schedule_progress(self) -> float:
+        """Fraction of the schedules' horizon spent: env steps over ``params.anneal_steps`` when the agent has
+        one, else over the run's ``total_steps``. Both count the env steps of every DDP rank, so this rank's count
+        is scaled by the world size.
+
+        Raises:
+            ValueError: no ``anneal_steps`` and no step budget to take it from (a bare loop, or episode mode).
+        """
+        horizon = getattr(self.params, "anneal_steps", None) or self._context.total_steps
+        if not horizon:
+            raise ValueError(f"{type(self).__name__}'s schedules need a horizon: set "
+                             f"{self.params_class.__name__}.anneal_steps (env steps), or train with a step budget "
+                             "(total_steps) through AgentModule / OnlineTrainer.")
+        return self.env_steps * self._context.world_size / horizon
 
     # ------------------------------------------------------------------ helpers for act/update
     @property
@@ -262,10 +309,10 @@ class LightningAgent(nn.Module):
             if first.device != self._device:
                 self._device = first.device
                 # A generator cannot move between devices: a fresh one on the new device, from the run's seed.
-                self._rng = torch.Generator(device=self._device).manual_seed(self.seed)
+                self.rng = torch.Generator(device=self._device).manual_seed(self.seed)
         return self
 
-    def _obs_tensor(self, observation: Any, check_batch: bool = False) -> torch.Tensor:
+    def obs_tensor(self, observation: Any, check_batch: bool = False) -> torch.Tensor:
         """The batched observation as a ``(batch, obs_dim)`` tensor of the parameters' type and device (zero-copy for
         float32 numpy on CPU).
 
@@ -278,43 +325,28 @@ class LightningAgent(nn.Module):
                              "or eval() to act greedily on any batch.")
         return obs.reshape(obs.shape[0], -1)
 
-    def _schedule_progress(self) -> float:
-        """Fraction of the schedules' horizon spent: env steps over ``anneal_steps``, or over the run's
-        ``total_steps``. Both count the env steps of every DDP rank, so this rank's count is scaled by the world size.
+    def count_step(self, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
+        """Count one training vector step (``env_steps += num_envs``) and return, per sub-env, whether its step is a
+        real transition (``False``: a reset step, to be dropped). Call it once in every training ``update``."""
+        real = self._reset_steps_mask(terminated, truncated)
+        self.env_steps += self.num_envs
+        return real
 
-        Raises:
-            ValueError: no ``anneal_steps`` and no step budget to take it from (a bare loop, or episode mode).
-        """
-        module = self._attached
-        horizon = getattr(self.params, "anneal_steps", None) or getattr(module, "total_steps", 0)
-        if not horizon:
-            raise ValueError(f"{type(self).__name__}'s schedules need a horizon: set "
-                             f"{self.params_class.__name__}.anneal_steps (env steps), or train with a step budget "
-                             "(total_steps) through AgentModule / OnlineTrainer.")
-        trainer = getattr(module, "_trainer", None)
-        return self.env_steps * (trainer.world_size if trainer is not None else 1) / horizon
-
-    def _real_transitions(self, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
-        """Per sub-env, whether this step is a real transition (``False``: a reset step, to be dropped).
-
-        Call once per ``update``: it also remembers which sub-envs ended on this step.
-        """
+    def _reset_steps_mask(self, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
         real = ~self._ended
         self._ended = np.logical_or(terminated, truncated)
         return real
 
-    def _whole_learning_phases(self) -> int:
-        """Off-policy agents' ``segment_steps``: the multiple of ``params.train_freq`` nearest 128 vector steps."""
-        train_freq = self.params.train_freq
-        return max(1, round(DEFAULT_SEGMENT_STEPS / train_freq)) * train_freq
+    # Earlier names of the helpers above, for agents written against them.
+    _obs_tensor = obs_tensor
+    _real_transitions = _reset_steps_mask  # without counting the env steps, as it did
 
-    def _store_step(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray,
-                    truncated: np.ndarray) -> None:
-        """Off-policy agents: add this step's real transitions to ``self.buffer`` and count the step."""
-        real = self._real_transitions(terminated, truncated)
-        self.buffer.add(self._last_obs, self._last_actions, reward, np.asarray(next_observation), terminated, real)
-        self.env_steps += self.num_envs
-        self.vector_steps += 1
+    def _schedule_progress(self) -> float:
+        return self.schedule_progress()
+
+    @property
+    def _rng(self) -> torch.Generator:
+        return self.rng
 
     # ------------------------------------------------------------------ Lightning checkpoints
     def get_extra_state(self) -> dict:
@@ -325,12 +357,12 @@ class LightningAgent(nn.Module):
         because ``state_dict()`` (which calls this) runs at every best episode.
         """
         return {"seed": self.seed, "env_steps": self.env_steps, "num_envs": self.num_envs,
-                "rng": self._rng.get_state(), "ended": torch.from_numpy(self._ended), **self.training_state()}
+                "rng": self.rng.get_state(), "ended": torch.from_numpy(self._ended), **self.training_state()}
 
     def set_extra_state(self, state: dict) -> None:
         self.set_num_env(int(state["num_envs"]))
         self.seed, self.env_steps = int(state["seed"]), int(state["env_steps"])
-        self._rng.set_state(state["rng"])
+        self.rng.set_state(state["rng"])
         self._ended = state["ended"].numpy().copy()
         self.load_training_state(state)
 
@@ -396,8 +428,17 @@ class LightningAgent(nn.Module):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_attached"], state["_wrapped_optimizers"] = None, {}  # the fitting module stays behind
+        # The trainer's callables stay behind: a copy (or a pickled agent) learns alone.
+        state["_context"], state["_wrapped_optimizers"] = AgentContext(), {}
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        # An agent pickled by an earlier version: its generator was ``_rng``, its fitting module ``_attached``.
+        if "_rng" in state:
+            state["rng"] = state.pop("_rng")
+        state.pop("_attached", None)
+        state.setdefault("_context", AgentContext())
+        super().__setstate__(state)
 
     def extra_repr(self) -> str:
         return f"num_envs={self.num_envs}, params={self.params}"

@@ -6,7 +6,7 @@ Schema (``configs/*.yaml``; every key typed and checked, unknown keys refused wi
     num_envs: 8                    # sub-envs per vector env (default 1)
     vectorization_mode: sync       # sync | async | vector_entry_point (default sync)
     env_kwargs: {}                 # keyword arguments for gymnasium.make_vec (default none)
-    agent: PPO                     # a built-in agent name, or a class path "package.module.Class" (required)
+    agent: PPO                     # a registered agent name, or a class path "package.module.Class" (required)
     hyperparameters:               # the agent's hyperparameters (its Params dataclass's fields; default none)
       n_steps: 32
     total_steps: 100000            # env steps per run, summed over sub-envs (required)
@@ -24,7 +24,6 @@ Numbers such as ``1e-3`` are read as floats (YAML 1.1 would read them as strings
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -34,8 +33,9 @@ import gymnasium as gym
 import yaml
 
 from rl_lightning.agents.hparams import Params, check_range
+from rl_lightning.agents.registry import resolve_agent
 
-__all__ = ["AgentConfig", "load_agent_config", "VECTORIZATION_MODES", "ConfigLoader"]
+__all__ = ["AgentConfig", "load_agent_config", "resolve_agent_class", "VECTORIZATION_MODES", "ConfigLoader"]
 
 #: ``vectorization_mode`` values, as ``gymnasium.make_vec`` takes them.
 VECTORIZATION_MODES = ("sync", "async", "vector_entry_point")
@@ -54,32 +54,18 @@ ConfigLoader.add_implicit_resolver(
 )
 
 
-def _builtin_agents() -> dict:
-    from rl_lightning.agents import DQN, PPO, SAC, RandomAgent
-
-    return {cls.__name__: cls for cls in (PPO, DQN, SAC, RandomAgent)}
-
-
 def resolve_agent_class(name: str) -> type:
-    """A built-in agent by name (``"PPO"``), or any class by its path (``"my_package.agents.MyAgent"``).
+    """The agent class ``name`` names, through the registry (see :func:`~rl_lightning.agents.resolve_agent`): a
+    registered name (``"PPO"``) or a class path (``"my_package.agents.MyAgent"``), with a ``for_env`` factory.
 
     Raises:
-        ValueError: no such built-in agent, module or class.
+        ValueError: an unknown name (the nearest registered names are listed), module or class, or a class without
+            a ``for_env(env, **hyperparameters)`` factory.
     """
-    builtins = _builtin_agents()
-    if name in builtins:
-        return builtins[name]
-    module_name, _, class_name = name.rpartition(".")
     try:
-        cls = getattr(importlib.import_module(module_name), class_name) if module_name else None
-    except ImportError as error:
-        raise ValueError(f"agent={name!r}: cannot import module {module_name!r} ({error}).") from None
-    except AttributeError:
-        cls = None
-    if not isinstance(cls, type) or not callable(getattr(cls, "for_env", None)):
-        raise ValueError(f"agent={name!r} is not an agent class with a for_env(env, **hyperparameters) factory; "
-                         f"use a built-in agent ({', '.join(builtins)}) or a class path 'package.module.Class'.")
-    return cls
+        return resolve_agent(name, needs=("for_env",))
+    except TypeError as error:
+        raise ValueError(str(error)) from None
 
 
 @dataclass(frozen=True)

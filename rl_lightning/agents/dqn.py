@@ -1,31 +1,28 @@
 """DQN: deep Q-learning with a replay buffer and a target network (Mnih et al., 2015), optionally double Q-learning
 (van Hasselt et al., 2016).
 
-Reads top to bottom: hyperparameters, the Q-network, the losses as pure functions, then the agent (``act`` is
-ε-greedy, ``update`` stores the step's real transitions, refreshes the target network and learns every
-``train_freq`` vector steps). The defaults are Stable-Baselines3's; ``configs/dqn_cartpole.yaml`` has
-rl-baselines3-zoo's CartPole settings.
-
-Transitions: reset steps (see :mod:`rl_lightning.agents.base`) never enter the replay buffer. A truncated
-episode's last transition is stored with ``terminated = 0`` and its final observation as next observation,
-so its target bootstraps from it; only termination zeroes the bootstrap.
+Reads top to bottom: hyperparameters, the losses as pure functions, then the agent (the Q-network, ``act``
+ε-greedy, ``on_vector_step`` decays ε and refreshes the target network, ``learn`` takes the gradient steps). The
+replay buffer and the schedule of learning phases are the off-policy base's (:mod:`rl_lightning.agents.off_policy`,
+which also says how reset steps and truncation are stored). The defaults are Stable-Baselines3's;
+``configs/dqn_cartpole.yaml`` has rl-baselines3-zoo's CartPole settings.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal, Optional
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rl_lightning.agents.base import LightningAgent
 from rl_lightning.agents.hparams import Params
-from rl_lightning.agents.networks import flat_dim, init_mlp_, mlp
-from rl_lightning.agents.replay_buffer import ReplayBuffer
+from rl_lightning.agents.networks import init_mlp_, mlp
+from rl_lightning.agents.off_policy import OffPolicyAgent, polyak_update
+from rl_lightning.agents.registry import register_agent
 
 __all__ = ["DQN", "DQNParams", "epsilon", "td_target", "q_loss"]
 
@@ -117,7 +114,8 @@ def q_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- the agent
-class DQN(LightningAgent):
+@register_agent
+class DQN(OffPolicyAgent):
     """DQN for ``Discrete`` actions and ``Box`` observations (see :class:`DQNParams`).
 
     Logged through ``call_back`` once per learning phase: ``q_loss``, ``q_values`` (mean Q(s, a) of the
@@ -125,13 +123,11 @@ class DQN(LightningAgent):
     """
 
     params_class = DQNParams
-    lockstep_updates = True  # gradient steps on a fixed schedule of vector steps
     structural_params = ("net_arch", "activation", "buffer_size", "adam_eps")
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, params: Optional[DQNParams] = None,
                  num_envs: int = 1, **hp: Any):
         super().__init__(observation_space, action_space, params, num_envs, **hp)
-        self.obs_dim = flat_dim(observation_space)
         self.num_actions = int(action_space.n)
         self.q_net = mlp(self.obs_dim, self.params.net_arch, self.num_actions, self.params.activation)
         self.q_target = copy.deepcopy(self.q_net).requires_grad_(False)
@@ -139,11 +135,6 @@ class DQN(LightningAgent):
                                           eps=self.params.adam_eps, fused=True)
         self.optimizer_list = [self.optimizer]
         self.reset(0)
-
-    @property
-    def segment_steps(self) -> int:
-        """Whole learning phases per Lightning ``training_step``: the multiple of ``train_freq`` nearest 128."""
-        return self._whole_learning_phases()
 
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -157,30 +148,13 @@ class DQN(LightningAgent):
 
     def reset(self, seed: int) -> None:
         super().reset(seed)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.params.learning_rate
-        self.buffer = ReplayBuffer(self.params.buffer_size, self.obs_dim)
         self.exploration_rate = self.params.exploration_initial_eps
-        self.vector_steps = 0
-        self.n_updates = 0
-        self._last_obs = np.zeros((self.num_envs, self.obs_dim), dtype=np.float32)
-        self._last_actions = np.zeros(self.num_envs, dtype=np.int64)
-
-    def set_num_env(self, num_envs: int) -> None:
-        super().set_num_env(num_envs)
-        self._last_obs = np.zeros((num_envs, self.obs_dim), dtype=np.float32)
-        self._last_actions = np.zeros(num_envs, dtype=np.int64)
 
     def training_state(self) -> dict:
-        return {"buffer": self.buffer.state_dict(), "vector_steps": self.vector_steps, "n_updates": self.n_updates,
-                "last_obs": torch.from_numpy(self._last_obs), "last_actions": torch.from_numpy(self._last_actions),
-                "exploration_rate": self.exploration_rate}
+        return {**super().training_state(), "exploration_rate": self.exploration_rate}
 
     def load_training_state(self, state: dict) -> None:
-        self.buffer.load_state_dict(state["buffer"])
-        self.vector_steps, self.n_updates = int(state["vector_steps"]), int(state["n_updates"])
-        self._last_obs[...] = state["last_obs"].numpy()
-        self._last_actions[...] = state["last_actions"].numpy()
+        super().load_training_state(state)
         self.exploration_rate = float(state["exploration_rate"])
 
     # ------------------------------------------------------------------ acting
@@ -188,54 +162,40 @@ class DQN(LightningAgent):
         """ε-greedy actions in training mode (uniformly random before ``learning_starts``), greedy in eval mode."""
         if greedy or not self.training:
             with torch.inference_mode():
-                return self.q_net(self._obs_tensor(observation)).argmax(-1).cpu().numpy()
+                return self.q_net(self.obs_tensor(observation)).argmax(-1).cpu().numpy()
         n = self.num_envs
-        obs = self._obs_tensor(observation, check_batch=True)
-        eps = 1.0 if self.env_steps < self.params.learning_starts else self.exploration_rate
-        explore = torch.rand(n, generator=self._rng, device=self._rng.device) < eps
-        actions = torch.randint(self.num_actions, (n,), generator=self._rng, device=self._rng.device)
+        obs = self.obs_tensor(observation, check_batch=True)
+        eps = 1.0 if self.warming_up else self.exploration_rate
+        explore = torch.rand(n, generator=self.rng, device=self.rng.device) < eps
+        actions = torch.randint(self.num_actions, (n,), generator=self.rng, device=self.rng.device)
         if not bool(explore.all()):
             with torch.inference_mode():
                 greedy_actions = self.q_net(obs).argmax(-1)
             actions = torch.where(explore.to(self.device), actions.to(self.device), greedy_actions)
         actions = actions.cpu().numpy()
-        self._last_obs[:] = np.asarray(observation).reshape(n, -1)
-        self._last_actions[:] = actions
+        self.record_action(observation, actions)
         return actions
 
     # ------------------------------------------------------------------ learning
-    def update(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-               call_back: Optional[Callable[[dict], None]] = None) -> None:
-        """Store the step's real transitions, update ε and the target network, and learn every ``train_freq``."""
-        if not self.training:
-            return
+    def on_vector_step(self) -> None:
+        """Decay ε and, every ``target_update_interval`` env steps, copy the online network into the target."""
         p = self.params
-        self._store_step(next_observation, reward, terminated, truncated)
-        progress = self._schedule_progress() if p.exploration_fraction > 0 else 1.0  # no decay: no horizon needed
+        progress = self.schedule_progress() if p.exploration_fraction > 0 else 1.0  # no decay: no horizon needed
         self.exploration_rate = epsilon(progress, p.exploration_initial_eps, p.exploration_final_eps,
                                         p.exploration_fraction)
         if self.vector_steps % max(p.target_update_interval // self.num_envs, 1) == 0:
             self.update_target()
-        if self.vector_steps % p.train_freq == 0 and self.env_steps > p.learning_starts:
-            metrics = self.learn(p.gradient_steps)
-            if call_back is not None:
-                call_back(metrics)
 
-    @torch.no_grad()
     def update_target(self) -> None:
         """Move the target network towards the online one (a copy when ``tau == 1``)."""
-        online, target = list(self.q_net.parameters()), list(self.q_target.parameters())
-        if self.params.tau == 1.0:
-            torch._foreach_copy_(target, online)
-        else:
-            torch._foreach_lerp_(target, online, self.params.tau)
+        polyak_update(self.q_target.parameters(), self.q_net.parameters(), self.params.tau)
 
     def learn(self, gradient_steps: int) -> dict:
         """``gradient_steps`` gradient steps on minibatches from the replay buffer; returns the metrics."""
         p = self.params
         losses, q_means = [], []
         for _ in range(gradient_steps):
-            batch = self.buffer.sample(p.batch_size, self._rng, self.device, self.dtype)
+            batch = self.sample_batch()
             with torch.no_grad():
                 next_q_online = self.q_net(batch.next_observations) if p.double_q else None
                 targets = td_target(batch.rewards, batch.terminated, self.q_target(batch.next_observations), p.gamma,

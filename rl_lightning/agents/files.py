@@ -27,8 +27,8 @@ def encode_space(space: gym.Space) -> Any:
     """``space`` as plain data: ``{"kind": "Box", "low", "high", "dtype"}``, ``{"kind": "Discrete", "n", "start"}``,
     ``{"kind": "MultiDiscrete", "nvec", "start"}`` or ``{"kind": "MultiBinary", "n"}``; another space as it is."""
     if isinstance(space, gym.spaces.Box):
-        return {"kind": "Box", "low": torch.from_numpy(np.array(space.low)), "high": torch.from_numpy(np.array(space.high)),
-                "dtype": np.dtype(space.dtype).name}
+        return {"kind": "Box", "low": torch.from_numpy(np.array(space.low)),
+                "high": torch.from_numpy(np.array(space.high)), "dtype": np.dtype(space.dtype).name}
     if isinstance(space, gym.spaces.Discrete):
         return {"kind": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, gym.spaces.MultiDiscrete):

@@ -1,4 +1,4 @@
-"""What the built-in agents share: plain MLPs, their seeded initialisation, and the linear schedule.
+"""What the built-in agents share: plain MLPs, twin critics, their seeded initialisation, and the linear schedule.
 
 Weights are initialised from an explicit ``torch.Generator`` (never torch's global RNG), on the CPU, then
 copied into the parameters: the same seed gives the same weights on every device and whatever else the
@@ -8,14 +8,15 @@ process draws.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "mlp", "init_mlp_", "linear_schedule", "flat_dim"]
+__all__ = ["ACTIVATIONS", "mlp", "TwinCritic", "frozen", "init_mlp_", "linear_schedule", "flat_dim"]
 
 #: Hidden-layer activations by the name the hyperparameters use.
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -29,6 +30,36 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "tan
         in_dim = width
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
+
+
+class TwinCritic(nn.Module):
+    """Two independent ReLU MLPs ``Q_i(s, a)`` on the concatenated observation and action (SAC, TD3)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, net_arch: Sequence[int]):
+        super().__init__()
+        self.q1 = mlp(obs_dim + action_dim, net_arch, 1, "relu")
+        self.q2 = mlp(obs_dim + action_dim, net_arch, 1, "relu")
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([obs, actions], dim=-1)
+        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
+
+    def first(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``Q_1(s, a)`` alone (TD3's actor loss)."""
+        return self.q1(torch.cat([obs, actions], dim=-1)).squeeze(-1)
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Compute no parameter gradients for ``module`` inside the block (gradients still flow through its inputs)."""
+    params = list(module.parameters())
+    for param in params:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param in params:
+            param.requires_grad_(True)
 
 
 @torch.no_grad()

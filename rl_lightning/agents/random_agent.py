@@ -9,10 +9,12 @@ import numpy as np
 import torch
 
 from rl_lightning.agents.files import decode_space, encode_space, load_agent_file
+from rl_lightning.agents.registry import register_agent
 
 __all__ = ["RandomAgent"]
 
 
+@register_agent
 class RandomAgent:
     """A seed-protocol agent that samples every sub-env's action uniformly from the action space.
 

@@ -1,21 +1,20 @@
 """SAC: soft actor-critic with twin Q-networks and automatic entropy tuning (Haarnoja et al., 2018).
 
-Reads top to bottom: hyperparameters, the networks (a tanh-squashed Gaussian actor, twin critics), the losses
-as pure functions, then the agent (``act`` samples, ``update`` stores the step's real transitions and takes
-``gradient_steps`` every ``train_freq`` vector steps). The defaults are Stable-Baselines3's;
-``configs/sac_pendulum.yaml`` has rl-baselines3-zoo's Pendulum settings.
+Reads top to bottom: hyperparameters, the tanh-squashed Gaussian actor (the twin critics are
+:class:`~rl_lightning.agents.networks.TwinCritic`), the losses as pure functions, then the agent (``act`` samples,
+``learn`` takes the gradient steps). The replay buffer and the schedule of learning phases are the off-policy
+base's (:mod:`rl_lightning.agents.off_policy`, which also says how reset steps and truncation are stored). The
+defaults are Stable-Baselines3's; ``configs/sac_pendulum.yaml`` has rl-baselines3-zoo's Pendulum settings.
 
 Actions: the networks work in ``[-1, 1]^d`` (what the replay buffer stores); ``act`` rescales to the action
-space's bounds. Transitions: as DQN's, reset steps never enter the buffer and only termination zeroes the
-bootstrap (a truncated episode's last transition bootstraps from its final observation).
+space's bounds.
 """
 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -23,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl_lightning.agents.base import LightningAgent
 from rl_lightning.agents.hparams import Params
-from rl_lightning.agents.networks import flat_dim, init_mlp_, mlp
-from rl_lightning.agents.replay_buffer import ReplayBuffer
+from rl_lightning.agents.networks import TwinCritic, flat_dim, frozen, init_mlp_, mlp
+from rl_lightning.agents.off_policy import OffPolicyAgent, polyak_update
+from rl_lightning.agents.registry import register_agent
 
 __all__ = ["SAC", "SACParams", "squashed_gaussian", "soft_td_target", "critic_loss", "actor_loss", "alpha_loss"]
 
@@ -97,32 +96,6 @@ class Actor(nn.Module):
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
 
-class TwinCritic(nn.Module):
-    """Two independent ReLU MLPs ``Q_i(s, a)`` on the concatenated observation and action."""
-
-    def __init__(self, obs_dim: int, action_dim: int, net_arch: tuple[int, ...]):
-        super().__init__()
-        self.q1 = mlp(obs_dim + action_dim, net_arch, 1, "relu")
-        self.q2 = mlp(obs_dim + action_dim, net_arch, 1, "relu")
-
-    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([obs, actions], dim=-1)
-        return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
-
-
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Compute no parameter gradients for ``module`` inside the block (gradients still flow through its inputs)."""
-    params = list(module.parameters())
-    for param in params:
-        param.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for param in params:
-            param.requires_grad_(True)
-
-
 # ---------------------------------------------------------------------------------------------- losses
 def squashed_gaussian(mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor,
                                                                                              torch.Tensor]:
@@ -159,8 +132,9 @@ def alpha_loss(log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: 
 
 
 # ---------------------------------------------------------------------------------------------- the agent
-class SAC(LightningAgent):
-    """SAC for ``Box`` actions and ``Box`` observations (see :class:`SACParams`).
+@register_agent
+class SAC(OffPolicyAgent):
+    """SAC for bounded ``Box`` actions and ``Box`` observations (see :class:`SACParams`).
 
     Logged through ``call_back`` once per learning phase (means over its gradient steps): ``critic_loss``,
     ``actor_loss``, ``alpha_loss`` (when tuned), ``ent_coef`` (α) and ``n_updates``.
@@ -171,14 +145,12 @@ class SAC(LightningAgent):
     """
 
     params_class = SACParams
-    lockstep_updates = True  # gradient steps on a fixed schedule of vector steps
     structural_params = ("net_arch", "buffer_size", "ent_coef", "adam_eps")
 
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, params: Optional[SACParams] = None,
                  num_envs: int = 1, **hp: Any):
         super().__init__(observation_space, action_space, params, num_envs, **hp)
         p = self.params
-        self.obs_dim = flat_dim(observation_space)
         self.action_dim = flat_dim(action_space)
         self.actor = Actor(self.obs_dim, self.action_dim, p.net_arch)
         self.critic = TwinCritic(self.obs_dim, self.action_dim, p.net_arch)
@@ -191,14 +163,7 @@ class SAC(LightningAgent):
         if self.log_alpha is not None:
             self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=p.learning_rate, eps=p.adam_eps)
             self.optimizer_list.append(self.alpha_optimizer)
-        low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
-        self._action_center, self._action_scale = (high + low) / 2.0, (high - low) / 2.0
         self.reset(0)
-
-    @property
-    def segment_steps(self) -> int:
-        """Whole learning phases per Lightning ``training_step``: the multiple of ``train_freq`` nearest 128."""
-        return self._whole_learning_phases()
 
     @property
     def target_entropy(self) -> float:
@@ -209,8 +174,8 @@ class SAC(LightningAgent):
         super().check_spaces(observation_space, action_space)
         if not isinstance(action_space, gym.spaces.Box) or not (np.isfinite(action_space.low).all()
                                                                 and np.isfinite(action_space.high).all()):
-            raise TypeError(f"SAC needs a bounded Box action space, got {action_space}; use DQN or PPO for Discrete "
-                            "actions, or rescale an unbounded Box with gymnasium.wrappers.RescaleAction.")
+            raise TypeError(f"{cls.__name__} needs a bounded Box action space, got {action_space}; use DQN or PPO for "
+                            "Discrete actions, or rescale an unbounded Box with gymnasium.wrappers.RescaleAction.")
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         init_mlp_(self.actor, generator, orthogonal=False)
@@ -220,74 +185,32 @@ class SAC(LightningAgent):
             with torch.no_grad():
                 self.log_alpha.fill_(math.log(self.params.ent_coef_init))
 
-    def reset(self, seed: int) -> None:
-        super().reset(seed)
-        for optimizer in self.optimizer_list:
-            for group in optimizer.param_groups:
-                group["lr"] = self.params.learning_rate
-        self.buffer = ReplayBuffer(self.params.buffer_size, self.obs_dim, (self.action_dim,), torch.float32)
-        self.vector_steps = 0
-        self.n_updates = 0
-        self.set_num_env(self.num_envs)
-
-    def set_num_env(self, num_envs: int) -> None:
-        super().set_num_env(num_envs)
-        self._last_obs = np.zeros((num_envs, self.obs_dim), dtype=np.float32)
-        self._last_actions = np.zeros((num_envs, self.action_dim), dtype=np.float32)
-
     def alpha(self) -> torch.Tensor:
         """The entropy coefficient α (detached)."""
         if self.log_alpha is None:
             return torch.tensor(self.params.ent_coef, device=self.device)
         return self.log_alpha.detach().exp()
 
-    def training_state(self) -> dict:
-        return {"buffer": self.buffer.state_dict(), "vector_steps": self.vector_steps, "n_updates": self.n_updates,
-                "last_obs": torch.from_numpy(self._last_obs), "last_actions": torch.from_numpy(self._last_actions)}
-
-    def load_training_state(self, state: dict) -> None:
-        self.buffer.load_state_dict(state["buffer"])
-        self.vector_steps, self.n_updates = int(state["vector_steps"]), int(state["n_updates"])
-        self._last_obs[...] = state["last_obs"].numpy()
-        self._last_actions[...] = state["last_actions"].numpy()
-
     # ------------------------------------------------------------------ acting
     def act(self, observation: Any, greedy: bool = False) -> np.ndarray:
         """Sampled actions in training mode (uniform before ``learning_starts``), ``tanh(mean)`` in eval mode."""
         n = self.num_envs
         greedy = greedy or not self.training
-        obs = self._obs_tensor(observation, check_batch=not greedy)
+        obs = self.obs_tensor(observation, check_batch=not greedy)
         with torch.inference_mode():
             if greedy:
-                return self._to_env_action(torch.tanh(self.actor(obs)[0]).float().cpu().numpy())
-            if self.env_steps < self.params.learning_starts:
-                action = torch.rand((n, self.action_dim), generator=self._rng, device=self._rng.device) * 2.0 - 1.0
+                return self.to_env_action(torch.tanh(self.actor(obs)[0]).float().cpu().numpy())
+            if self.warming_up:
+                action = torch.rand((n, self.action_dim), generator=self.rng, device=self.rng.device) * 2.0 - 1.0
             else:
                 mean, log_std = self.actor(obs)
-                noise = torch.randn(mean.shape, generator=self._rng, device=mean.device, dtype=mean.dtype)
+                noise = torch.randn(mean.shape, generator=self.rng, device=mean.device, dtype=mean.dtype)
                 action = squashed_gaussian(mean, log_std, noise)[0]
             action = action.float().cpu().numpy()  # float32 for numpy, whatever the precision
-        self._last_obs[:] = np.asarray(observation).reshape(n, -1)
-        self._last_actions[:] = action
-        return self._to_env_action(action)
-
-    def _to_env_action(self, action: np.ndarray) -> np.ndarray:
-        env_action = self._action_center + self._action_scale * action
-        return env_action.astype(self.action_space.dtype).reshape((-1,) + self.action_space.shape)
+        self.record_action(observation, action)
+        return self.to_env_action(action)
 
     # ------------------------------------------------------------------ learning
-    def update(self, next_observation: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-               call_back: Optional[Callable[[dict], None]] = None) -> None:
-        """Store the step's real transitions; every ``train_freq`` vector steps take ``gradient_steps``."""
-        if not self.training:
-            return
-        p = self.params
-        self._store_step(next_observation, reward, terminated, truncated)
-        if self.vector_steps % p.train_freq == 0 and self.env_steps > p.learning_starts:
-            metrics = self.learn(p.gradient_steps)
-            if call_back is not None:
-                call_back(metrics)
-
     def learn(self, gradient_steps: int) -> dict:
         """``gradient_steps`` SAC updates (α, critics, actor, targets); returns the metrics."""
         stats = [self._learn_step() for _ in range(gradient_steps)]
@@ -297,7 +220,7 @@ class SAC(LightningAgent):
 
     def _learn_step(self) -> list:
         p = self.params
-        batch = self.buffer.sample(p.batch_size, self._rng, self.device, self.dtype)
+        batch = self.sample_batch()
         mean, log_std = self.actor(batch.observations)
         actions_pi, log_prob = squashed_gaussian(mean, log_std, self._noise(mean))
         # α is read before its own update, as in the reference implementations.
@@ -323,9 +246,8 @@ class SAC(LightningAgent):
 
         self.n_updates += 1
         if self.n_updates % p.target_update_interval == 0:
-            with torch.no_grad():
-                torch._foreach_lerp_(list(self.critic_target.parameters()), list(self.critic.parameters()), p.tau)
+            polyak_update(self.critic_target.parameters(), self.critic.parameters(), p.tau)
         return [loss_critic.detach(), loss_actor.detach(), alpha] + stats
 
     def _noise(self, like: torch.Tensor) -> torch.Tensor:
-        return torch.randn(like.shape, generator=self._rng, device=like.device, dtype=like.dtype)
+        return torch.randn(like.shape, generator=self.rng, device=like.device, dtype=like.dtype)

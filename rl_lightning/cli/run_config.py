@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from rl_lightning.agents.config import AgentConfig, resolve_agent_class
-from rl_lightning.cli.checks import CLIError, check_env_id, check_keys, import_class, nearest
+from rl_lightning.cli.checks import CLIError, check_env_id, check_keys, import_class
 
 __all__ = ["RunConfig", "RUN_KEYS", "REQUIRED_KEYS"]
 
@@ -51,12 +51,8 @@ class RunConfig(AgentConfig):
         check_env_id(self.env_id)
         try:
             agent_class = resolve_agent_class(self.agent)
-        except ValueError as error:
-            if "." in self.agent:
-                raise CLIError(str(error)) from None
-            builtins = ("PPO", "DQN", "SAC", "RandomAgent")
-            raise CLIError(f"agent={self.agent!r} is not a built-in agent{nearest(self.agent, builtins)}; the built-in "
-                           f"agents are {', '.join(builtins)}, or give a class path 'package.module.Class'.") from None
+        except ValueError as error:  # the registry names the nearest registered agents
+            raise CLIError(str(error)) from None
         params_class = getattr(agent_class, "params_class", None)
         if params_class is not None:
             check_keys(self.hyperparameters, params_class.field_names(), f"hyperparameters of {self.agent}")

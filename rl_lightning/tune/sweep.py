@@ -352,7 +352,8 @@ class _SweepJob:
         agent = self.make_agent if self.hp_to == "set_hp" else _AgentWithHp(self.make_agent, hp)
         args = dict(study_name=self.study_name, trial=trial.number, tuning_hp=hp, **{
             k: self.settings[k] for k in ("num_runs", "total_steps", "num_episodes", "seed_offset", "objective")})
-        trainer = OnlineTrainer(self.make_env, agent, exp_dir=exp_dir, args=args, progress=False, config=self.config_file,
+        trainer = OnlineTrainer(self.make_env, agent, exp_dir=exp_dir, args=args, progress=False,
+                                config=self.config_file,
                                 checkpoint_interval=None, segment_steps=self.segment_steps,
                                 trainer_kwargs={"callbacks": [reporter]})
         try:

@@ -5,14 +5,14 @@ import os
 import gymnasium as gym
 import pytest
 
-from rl_lightning.agents import DQN, PPO, SAC, AgentConfig, RandomAgent, load_agent_config
+from rl_lightning.agents import A2C, DQN, PPO, SAC, TD3, AgentConfig, RandomAgent, load_agent_config
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 
 
 @pytest.mark.parametrize("name, agent_class, num_envs", [
     ("ppo_cartpole.yaml", PPO, 8), ("dqn_cartpole.yaml", DQN, 1), ("sac_pendulum.yaml", SAC, 1),
-    ("random_cartpole.yaml", RandomAgent, 8),
+    ("random_cartpole.yaml", RandomAgent, 8), ("a2c_cartpole.yaml", A2C, 8), ("td3_pendulum.yaml", TD3, 1),
 ])
 def test_shipped_configs_build_their_env_and_agent(name, agent_class, num_envs):
     config = load_agent_config(os.path.join(CONFIGS, name))
@@ -31,6 +31,16 @@ def test_the_zoo_settings_arrive_typed():
     assert ppo.total_steps == 100_000 and ppo.vectorization_mode == "vector_entry_point"
     dqn = load_agent_config(os.path.join(CONFIGS, "dqn_cartpole.yaml")).build_params()
     assert dqn.net_arch == (256, 256) and dqn.learning_rate == 2.3e-3 and dqn.train_freq == 256
+    a2c = load_agent_config(os.path.join(CONFIGS, "a2c_cartpole.yaml"))
+    assert a2c.total_steps == 500_000 and a2c.num_envs == 8
+    assert a2c.build_params() == A2C.params_class(ent_coef=0.0)  # the zoo's CartPole: A2C's defaults, 8 envs
+    td3 = load_agent_config(os.path.join(CONFIGS, "td3_pendulum.yaml"))
+    p = td3.build_params()
+    assert td3.total_steps == 20_000 and td3.num_envs == 1
+    assert (p.gamma, p.buffer_size, p.learning_starts, p.action_noise_std, p.train_freq, p.gradient_steps,
+            p.learning_rate, p.net_arch) == (0.98, 200_000, 10_000, 0.1, 1, 1, 1e-3, (400, 300))
+    assert (p.batch_size, p.tau, p.policy_delay, p.target_policy_noise, p.target_noise_clip) == (256, 0.005, 2, 0.2,
+                                                                                                 0.5)
 
 
 def _write(tmp_path, text):
@@ -67,8 +77,8 @@ def test_missing_keys_wrong_types_and_bad_values(tmp_path):
         load_agent_config(_write(tmp_path, BASE + "vectorization_mode: threads\n"))
     with pytest.raises(ValueError, match=r"env_id='CartPol-v1' is not a registered gymnasium env"):
         load_agent_config(_write(tmp_path, BASE.replace("CartPole", "CartPol")))
-    with pytest.raises(ValueError, match=r"agent='PPO2' is not an agent class .* built-in agent \(PPO, DQN, SAC, "
-                                         r"RandomAgent\)"):
+    with pytest.raises(ValueError, match=r"agent='PPO2' is not a registered agent \(nearest: 'PPO'\); registered "
+                                         r"agents: A2C, DQN, PPO, RandomAgent, SAC, TD3\."):
         load_agent_config(_write(tmp_path, BASE.replace("PPO", "PPO2")))
     with pytest.raises(ValueError, match=r"agent 'RandomAgent' takes no hyperparameters; got gamma"):
         load_agent_config(_write(tmp_path, BASE.replace("PPO", "RandomAgent") + "hyperparameters:\n  gamma: 0.9\n"))

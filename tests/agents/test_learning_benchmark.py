@@ -51,3 +51,27 @@ def test_the_best_agent_column_leaves_the_final_agent_as_a_run_without_it_trains
     # Evaluations at 128, 256, 384 and 512 env steps (a rollout is 32); the best one's copy is rated on its own.
     assert with_best["best_at"] in (128, 256, 384, 512) and with_best["best_greedy"] > 0
     assert "best agent: greedy" in printed and "best agent (periodic evaluation)" in printed
+
+
+def test_sb3_runs_beside_on_the_same_seeds_with_the_same_hyperparameters(tmp_path, capsys):
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.env_util import make_vec_env
+
+    a2c_config = learning.load_agent_config(os.path.join(ROOT, "configs", "a2c_cartpole.yaml"))
+    a2c = learning.sb3_model(a2c_config, make_vec_env("CartPole-v1", n_envs=8, seed=0), seed=0)
+    assert (a2c.n_steps, a2c.gamma, a2c.gae_lambda, a2c.ent_coef, a2c.vf_coef, a2c.max_grad_norm) == \
+        (5, 0.99, 1.0, 0.0, 0.5, 0.5)
+    assert type(a2c.policy.optimizer).__name__ == "RMSprop" and a2c.policy.optimizer.defaults["eps"] == 1e-5
+    td3_config = learning.load_agent_config(os.path.join(ROOT, "configs", "td3_pendulum.yaml"))
+    td3 = learning.sb3_model(td3_config, make_vec_env("Pendulum-v1", n_envs=1, seed=0), seed=0)
+    assert (td3.gamma, td3.buffer_size, td3.learning_starts, td3.batch_size, td3.tau, td3.policy_delay,
+            td3.target_policy_noise, td3.target_noise_clip) == (0.98, 200_000, 10_000, 256, 0.005, 2, 0.2, 0.5)
+    assert td3.action_noise._sigma.tolist() == [0.1] and td3.policy.net_args["net_arch"] == [400, 300]
+
+    out = tmp_path / "results.json"
+    learning.main(["--config", os.path.join(ROOT, "configs", "a2c_cartpole.yaml"), "--seeds", "1", "--total-steps",
+                   "400", "--eval-episodes", "2", "--periodic-eval-every", "0", "--sb3", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "SB3  seed   0 | last100" in printed and "Stable-Baselines3 A2C on CartPole-v1, 400 env steps" in printed
+    saved = json.loads(out.read_text())
+    assert [r["seed"] for r in saved["sb3_results"]] == [0] and saved["sb3_results"][0]["episodes"] > 0
