@@ -131,3 +131,23 @@ def test_the_package_unpickles_files_only_through_the_restricted_readers():
     # safe_pickle: the trust switch; agents/files: trust=True and the restricted pickle_module; trainer and tune:
     # results their own worker processes send back; metrics_stream: safe=False, the seed loaders' trusted default.
     assert found <= {"safe_pickle.py", "agents/files.py", "trainer.py", "tune/sweep.py", "metrics_stream.py"}, found
+
+
+def test_the_command_line_refuses_a_crafted_checkpoint_unless_told_to_trust_it(tmp_path, monkeypatch):
+    from rl_lightning.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    root = str(tmp_path / "run")
+    fit = ["fit", "--model.env_id", "CartPole-v1", "--model.agent", "RandomAgent", "--model.total_steps", "4096",
+           "--trainer.default_root_dir", root, "--trainer.enable_progress_bar", "false"]
+    assert main([*fit, "--trainer.max_steps", "1"]) == 0
+    path = os.path.join(root, "checkpoints", "last.ckpt")
+    checkpoint = torch.load(path, weights_only=True)
+    entry = pickle.loads(checkpoint["rl_lightning"])
+    entry["payload"] = Payload(tmp_path / "marker")
+    checkpoint["rl_lightning"] = pickle.dumps(entry)
+    torch.save(checkpoint, path)
+    assert main([*fit, "--ckpt_path", "last"]) == 2  # refused, with the reason on stderr
+    assert not (tmp_path / "marker").exists()
+    assert main([*fit, "--ckpt_path", "last", "--trust-checkpoint"]) == 0
+    assert (tmp_path / "marker").exists()

@@ -41,6 +41,8 @@ class ConfiguredAgentModule(AgentModule):
         exp_dir: folder of the seed's files (``metrics_run1.pkl``, ``Run1_Last_agent.t``, ``Run1_Best_agent.t``);
             ``None`` writes none. ``fit`` links it to ``trainer.default_root_dir``; ``validate`` and ``test`` leave
             it ``None``.
+        trust_checkpoint: read a ``--ckpt_path`` checkpoint's run state with Python's plain unpickler (the command
+            line's ``--trust-checkpoint``); never saved with the module's hyperparameters.
     """
 
     def __init__(self, env_id: str, agent: str, total_steps: int, num_envs: int = 1,
@@ -48,7 +50,7 @@ class ConfiguredAgentModule(AgentModule):
                  env_kwargs: Optional[dict[str, Any]] = None, wrappers: Optional[list[str]] = None,
                  hyperparameters: Optional[dict[str, Any]] = None, seed: int = 0,
                  solve_threshold: Optional[float] = None, steps_per_epoch: Optional[int] = None,
-                 val_episodes: int = 5, exp_dir: Optional[str] = None):
+                 val_episodes: int = 5, exp_dir: Optional[str] = None, trust_checkpoint: bool = False):
         run = RunConfig(env_id=env_id, agent=agent, total_steps=total_steps, num_envs=num_envs,
                         vectorization_mode=vectorization_mode, env_kwargs=dict(env_kwargs or {}),
                         wrappers=tuple(wrappers or ()), hyperparameters=dict(hyperparameters or {}), seed=seed,
@@ -56,12 +58,13 @@ class ConfiguredAgentModule(AgentModule):
         seed_files = exp_dir is not None
         super().__init__(run.make_agent, run.make_env, total_steps=total_steps, seed=seed, exp_dir=exp_dir,
                          dump_metrics=seed_files, checkpoint_freq=0 if seed_files else None,
-                         steps_per_epoch=steps_per_epoch, val_episodes=val_episodes)
+                         steps_per_epoch=steps_per_epoch, val_episodes=val_episodes,
+                         trust_checkpoint=trust_checkpoint)
         self.run_config = run
         # Rebuilt from its own arguments (LightningCLI's --ckpt_path, load_from_checkpoint), not from AgentModule's
         # description of the env and agent they built.
         self.remove_ignored_hparams(list(self.hparams))
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["trust_checkpoint"])  # a file must not be able to trust itself
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Union[str, os.PathLike], map_location: Any = None,

@@ -138,7 +138,7 @@ class RLLightningCLI(LightningCLI):
         if self.subcommand != "fit":
             config["model"]["exp_dir"] = None
         elif config.get("ckpt_path") and os.path.isfile(config["ckpt_path"]):
-            _refuse_a_finished_run(config["ckpt_path"])
+            _refuse_a_finished_run(config["ckpt_path"], bool(config["model"].get("trust_checkpoint")))
         elif not config.get("ckpt_path"):
             root = config["trainer"].get("default_root_dir") or DEFAULT_ROOT_DIR
             if os.path.isfile(os.path.join(root, "checkpoints", "last.ckpt")):
@@ -163,23 +163,23 @@ class RLLightningCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
-def _take_verbose(argv: list[str]) -> tuple[bool, list[str]]:
-    """``(verbose, the other arguments)``: ``--verbose`` (or ``--verbose true|false``, ``--verbose=true|false``)
-    is the command line's own option, not LightningCLI's."""
-    verbose, rest, i = False, [], 0
+def _take_switch(argv: list[str], option: str) -> tuple[bool, list[str]]:
+    """``(on, the other arguments)``: ``option`` (or ``option true|false``, ``option=true|false``) is the command
+    line's own switch (``--verbose``, ``--trust-checkpoint``), not LightningCLI's."""
+    on, rest, i = False, [], 0
     while i < len(argv):
         name, _, value = argv[i].partition("=")
-        if name != "--verbose":
+        if name != option:
             rest.append(argv[i])
             i += 1
             continue
         if not value and i + 1 < len(argv) and argv[i + 1].lower() in ("true", "false"):
             value, i = argv[i + 1], i + 1
         if value.lower() not in ("", "true", "false"):
-            raise CLIError(f"--verbose takes no value, or true or false; got {value!r}.")
-        verbose = value.lower() != "false"
+            raise CLIError(f"{option} takes no value, or true or false; got {value!r}.")
+        on = value.lower() != "false"
         i += 1
-    return verbose, rest
+    return on, rest
 
 
 def _checkpoint_path(config: Any) -> Optional[str]:
@@ -220,11 +220,11 @@ def _after_last_config(args: list[str]) -> int:
     return max(ends, default=1)
 
 
-def _refuse_a_finished_run(path: str) -> None:
+def _refuse_a_finished_run(path: str, trust: bool = False) -> None:
     from rl_lightning.resume import load_checkpoint_entry
 
     try:
-        finished = load_checkpoint_entry(path).get("finished", False)
+        finished = load_checkpoint_entry(path, trust).get("finished", False)
     except ValueError as error:
         raise CLIError(f"--ckpt_path {path}: {error}") from None
     if finished:
@@ -314,7 +314,9 @@ def lightning_main(subcommand: str, argv: list[str]) -> int:
     if subcommand not in LIGHTNING_SUBCOMMANDS:
         raise ValueError(f"subcommand={subcommand!r} is not a LightningCLI subcommand here; valid values are: "
                          f"{', '.join(LIGHTNING_SUBCOMMANDS)}.")
-    verbose, argv = _take_verbose(argv)
+    verbose, argv = _take_switch(argv, "--verbose")
+    # Trusting a checkpoint is the command line's decision alone, never a value read from a file.
+    trust, argv = _take_switch(argv, "--trust-checkpoint")
     parser_kwargs = {"prog": "rl-lightning", **{name: {"prog": f"rl-lightning {name}", "description": text}
                                                 for name, text in _DESCRIPTIONS.items()}}
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings(), quiet_lightning(verbose):
@@ -329,6 +331,8 @@ def lightning_main(subcommand: str, argv: list[str]) -> int:
             warnings.filterwarnings("ignore", message=".*configure_optimizers` returned `None`")
             warnings.filterwarnings("ignore", message=".*is smaller than the logging interval")
         cli_argv = translate_argv(argv, scratch)
+        if trust:
+            cli_argv += ["--model.trust_checkpoint", "true"]
         if subcommand != "fit":  # Lightning's results table: the summary below says the same
             cli_argv += ["--verbose", str(verbose).lower()]
         start = time.perf_counter()

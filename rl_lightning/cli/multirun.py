@@ -77,6 +77,9 @@ def multirun_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true",
                         help="also log each run's full env spec, spaces and agent as it starts")
+    parser.add_argument("--trust-checkpoint", "--trust_checkpoint", action="store_true", dest="trust_checkpoint",
+                        help="with --resume, read the runs' last.ckpt with Python's plain unpickler (only for files "
+                             "whose author you trust; by default they are read without running code)")
     reuse = parser.add_mutually_exclusive_group()
     reuse.add_argument("--overwrite", action="store_true",
                        help="replace earlier results in exp_dir (default: move them into exp_dir/previous/<time>/)")
@@ -85,7 +88,7 @@ def multirun_parser() -> argparse.ArgumentParser:
 
 
 #: ``model`` keys of a ``fit`` config that a multi_run has no use for, with their defaults.
-_LIGHTNING_ONLY_KEYS = {"steps_per_epoch": None, "val_episodes": 5}
+_LIGHTNING_ONLY_KEYS = {"steps_per_epoch": None, "val_episodes": 5, "trust_checkpoint": False}
 
 
 def _run_values(path: str) -> dict:
@@ -129,7 +132,7 @@ def multirun_main(argv: Optional[list[str]] = None) -> int:
     resolved.update(budget, num_runs=args.num_runs, seed_offset=seed_offset, num_workers=args.num_workers,
                     checkpoint_freq=args.checkpoint_freq, exp_dir=exp_dir, config_file=os.path.abspath(args.config))
     trainer = OnlineTrainer(run.make_env, run.make_agent, exp_dir=exp_dir, config=args.config, args=resolved,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, trust_checkpoint=args.trust_checkpoint)
     logger = logging.getLogger("rl_lightning")
     level = logger.level
     if args.verbose:
