@@ -76,9 +76,7 @@ class A2CParams(Params):
             self._range(name, 0, low_inclusive=False)
         for name in ("ent_coef", "vf_coef"):
             self._range(name, 0)
-        if not self.net_arch or min(self.net_arch) < 1:
-            raise ValueError(f"A2CParams.net_arch={self.net_arch!r} is out of range; valid range: at least one "
-                             "hidden width, each in [1, inf).")
+        self._hidden_widths()
 
 
 # ---------------------------------------------------------------------------------------------- losses

@@ -148,6 +148,15 @@ class LightningAgent(nn.Module):
                             "with gymnasium.wrappers.FlattenObservation (or a one-hot wrapper for Discrete).")
 
     @classmethod
+    def check_bounded_box_actions(cls, action_space: gym.Space) -> None:
+        """For continuous-action agents' :meth:`check_spaces`: raise ``TypeError`` unless ``action_space`` is a Box
+        with finite bounds (actions are squashed or clipped into them)."""
+        if not isinstance(action_space, gym.spaces.Box) or not (np.isfinite(action_space.low).all()
+                                                                and np.isfinite(action_space.high).all()):
+            raise TypeError(f"{cls.__name__} needs a bounded Box action space, got {action_space}; use DQN or PPO for "
+                            "Discrete actions, or rescale an unbounded Box with gymnasium.wrappers.RescaleAction.")
+
+    @classmethod
     def for_env(cls, env: gym.vector.VectorEnv, **hp: Any) -> "LightningAgent":
         """An agent for ``env`` (its single spaces and ``num_envs``): ``OnlineTrainer(make_env, PPO.for_env)``.
 

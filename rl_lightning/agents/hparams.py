@@ -97,6 +97,13 @@ class Params:
     def check(self) -> None:
         """Range and cross-field checks; raise ``ValueError`` naming the parameter, value and valid range."""
 
+    def _hidden_widths(self, name: str = "net_arch") -> None:
+        """Field ``name`` must hold at least one hidden width, each at least 1."""
+        widths = getattr(self, name)
+        if not widths or min(widths) < 1:
+            raise ValueError(f"{type(self).__name__}.{name}={widths!r} is out of range; valid range: at least one "
+                             "hidden width, each in [1, inf).")
+
     def _range(self, name: str, low: Optional[float] = None, high: Optional[float] = None, **kwargs: bool) -> None:
         """:func:`check_range` on field ``name``, skipped when the field is ``None`` (an optional feature off)."""
         value = getattr(self, name)

@@ -77,9 +77,7 @@ class SACParams(Params):
         self._range("tau", 0, 1, low_inclusive=False)
         for name in ("learning_rate", "ent_coef", "ent_coef_init", "adam_eps"):
             self._range(name, 0, low_inclusive=False)
-        if not self.net_arch or min(self.net_arch) < 1:
-            raise ValueError(f"SACParams.net_arch={self.net_arch!r} is out of range; valid range: at least one "
-                             "hidden width, each in [1, inf).")
+        self._hidden_widths()
 
 
 # ---------------------------------------------------------------------------------------------- networks
@@ -172,10 +170,7 @@ class SAC(OffPolicyAgent):
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> None:
         super().check_spaces(observation_space, action_space)
-        if not isinstance(action_space, gym.spaces.Box) or not (np.isfinite(action_space.low).all()
-                                                                and np.isfinite(action_space.high).all()):
-            raise TypeError(f"{cls.__name__} needs a bounded Box action space, got {action_space}; use DQN or PPO for "
-                            "Discrete actions, or rescale an unbounded Box with gymnasium.wrappers.RescaleAction.")
+        cls.check_bounded_box_actions(action_space)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         init_mlp_(self.actor, generator, orthogonal=False)

@@ -79,9 +79,7 @@ class TD3Params(Params):
             self._range(name, 0)
         for name in ("learning_rate", "adam_eps"):
             self._range(name, 0, low_inclusive=False)
-        if not self.net_arch or min(self.net_arch) < 1:
-            raise ValueError(f"TD3Params.net_arch={self.net_arch!r} is out of range; valid range: at least one "
-                             "hidden width, each in [1, inf).")
+        self._hidden_widths()
 
 
 # ---------------------------------------------------------------------------------------------- networks
@@ -150,10 +148,7 @@ class TD3(OffPolicyAgent):
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> None:
         super().check_spaces(observation_space, action_space)
-        if not isinstance(action_space, gym.spaces.Box) or not (np.isfinite(action_space.low).all()
-                                                                and np.isfinite(action_space.high).all()):
-            raise TypeError(f"{cls.__name__} needs a bounded Box action space, got {action_space}; use DQN or PPO for "
-                            "Discrete actions, or rescale an unbounded Box with gymnasium.wrappers.RescaleAction.")
+        cls.check_bounded_box_actions(action_space)
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         init_mlp_(self.actor, generator, orthogonal=False)
