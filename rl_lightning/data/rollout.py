@@ -25,11 +25,10 @@ agent: the :class:`RolloutDriver` (the :class:`~rl_lightning.module.AgentModule`
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Protocol
-
-import pickle
 
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
