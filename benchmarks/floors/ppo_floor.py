@@ -52,7 +52,8 @@ def run(total_steps: int, seed: int) -> tuple[float, float]:
     b1 = torch.zeros(2, 1, HIDDEN, requires_grad=True)
     w2 = torch.stack([_ortho(HIDDEN, HIDDEN, gain=g).T for _ in range(2)]).requires_grad_()
     b2 = torch.zeros(2, 1, HIDDEN, requires_grad=True)
-    w_pi, b_pi = _ortho(n_act, HIDDEN, gain=0.01).T.contiguous().requires_grad_(), torch.zeros(n_act, requires_grad=True)
+    w_pi = _ortho(n_act, HIDDEN, gain=0.01).T.contiguous().requires_grad_()
+    b_pi = torch.zeros(n_act, requires_grad=True)
     w_v, b_v = _ortho(1, HIDDEN, gain=1.0).T.contiguous().requires_grad_(), torch.zeros(1, requires_grad=True)
     params = [w1, b1, w2, b2, w_pi, b_pi, w_v, b_v]
     opt = torch.optim.Adam(params, lr=LR, eps=1e-5, fused=True)
@@ -87,7 +88,8 @@ def run(total_steps: int, seed: int) -> tuple[float, float]:
                     ep_ret[i] = 0.0
                 was_done = done
                 obs_buf[t + 1] = torch.from_numpy(obs)
-                rew_buf[t], term_buf[t], done_buf[t] = (torch.from_numpy(x.astype(np.float32)) for x in (reward, term, done))
+                rew_buf[t], term_buf[t], done_buf[t] = (torch.from_numpy(x.astype(np.float32))
+                                                        for x in (reward, term, done))
         steps += N_STEPS * N_ENVS
         progress = 1.0 - min(steps / total_steps, 1.0)
         for group in opt.param_groups:

@@ -57,7 +57,8 @@ def run(total_steps: int, seed: int) -> tuple[float, float]:
     scale = float(env.single_action_space.high[0])
     actor = nn.Sequential(nn.Linear(obs_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
                           nn.Linear(HIDDEN, 2 * act_dim))
-    critic = _linear_stack(2, obs_dim + act_dim, HIDDEN) + _linear_stack(2, HIDDEN, HIDDEN) + _linear_stack(2, HIDDEN, 1)
+    critic = (_linear_stack(2, obs_dim + act_dim, HIDDEN) + _linear_stack(2, HIDDEN, HIDDEN)
+              + _linear_stack(2, HIDDEN, 1))
     target = [p.detach().clone() for p in critic]
     log_alpha = torch.zeros(1, requires_grad=True)
     target_entropy = -float(act_dim)
