@@ -5,7 +5,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from agent_helpers import TargetEnv, evaluate, make_target_env, reset_env, train
+from agent_helpers import TargetEnv, bare_loop, evaluate, make_target_env, reset_env, train
 
 from rl_lightning.agents import TD3
 from rl_lightning.agents.td3 import actor_loss, critic_loss, smoothed_target_action, td_target
@@ -50,13 +50,7 @@ def test_the_actor_and_the_targets_move_every_policy_delay_critic_steps():
 def test_reset_steps_never_enter_the_replay_buffer_and_truncation_bootstraps():
     env = gym.vector.SyncVectorEnv([lambda: TargetEnv(length=3) for _ in range(2)])
     agent = TD3.for_env(env, net_arch=(8,), learning_starts=10**6)
-    agent.reset(0)
-    agent.set_num_env(2)
-    obs, _ = env.reset(seed=[0, 1])
-    for _ in range(12):  # episodes of 3 steps, each followed by a reset step: 9 real steps per sub-env
-        next_obs, reward, terminated, truncated, _ = env.step(agent.act(obs))
-        agent.update(next_obs, reward, terminated, truncated)
-        obs = next_obs
+    bare_loop(agent, env, 12)  # episodes of 3 steps, each followed by a reset step: 9 real steps per sub-env
     assert len(agent.buffer) == 2 * 9 and agent.buffer.terminated.sum().item() == 0
     assert (agent.buffer.rewards[:18] < 0).all()  # a reset step would have paid exactly 0
 
