@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import nn
 
-__all__ = ["AgentContext"]
+__all__ = ["AgentContext", "CountedOptimizer"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class AgentContext:
         device: where the run keeps the agent's parameters (``None``: where they are; the agent's ``device``).
         optimizers: the agent's optimizers as the trainer wraps them (Lightning's ``LightningOptimizer``), in the
             order of ``agent.optimizer_list``; empty: the agent steps its own.
+            A module whose ``direct_gradient_steps`` is True gets :class:`CountedOptimizer` instead.
         backward: ``backward(loss)``, the trainer's backward pass (loss scaling, DDP hooks); ``None``:
             ``loss.backward()``.
         clip_gradients: ``clip_gradients(optimizer, max_norm)``, clipping the total gradient norm of one
@@ -89,5 +90,27 @@ class AgentContext:
             return current is not None and current.training
 
         total_steps = getattr(module, "total_steps", 0) or None
+        if getattr(module, "direct_gradient_steps", False):
+            # Lightning's wrappers would only count the steps (rl_lightning.direct_steps): plain torch calls instead.
+            counted = [CountedOptimizer(opt.optimizer, module.count_optimizer_step) for opt in wrapped]
+            return cls(total_steps=total_steps, world_size=trainer.world_size, device=module.device,
+                       optimizers=counted, is_fitting=is_fitting)
         return cls(total_steps=total_steps, world_size=trainer.world_size, device=module.device, optimizers=wrapped,
                    backward=module.manual_backward, clip_gradients=clip_gradients, is_fitting=is_fitting)
+
+
+class CountedOptimizer:
+    """An optimizer whose ``step()`` is the optimizer's own followed by ``count()``: what an agent steps while a
+    trainer fits it on the direct path (:mod:`rl_lightning.direct_steps`), so the trainer's step count advances."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, count: Callable[[], None]):
+        self.optimizer = optimizer
+        self._count = count
+
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        result = self.optimizer.step(closure)
+        self._count()
+        return result
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
