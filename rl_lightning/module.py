@@ -14,7 +14,8 @@ How Lightning's concepts map onto a run (the README's table says the same):
   callbacks, validation, LR schedulers and ``on_epoch`` metrics follow it.
 - **training metrics**: ``train/ep_return`` (mean), ``train/ep_return_min``, ``train/ep_return_max``,
   ``train/ep_length``, ``train/episodes``, ``train/env_steps``, ``train/env_steps_per_s`` through ``self.log``
-  once per segment, aggregated per epoch over the episodes that finished in it.
+  after each epoch's last segment (an epoch cut short by a stop included), aggregated over the episodes that
+  finished in it (:mod:`rl_lightning.train_metrics`).
 - **validation / test**: greedy episodes on a separate evaluation env (``val_episodes`` of them, sub-env ``i``
   reset with ``val_seed + i``; test with ``val_seed + 1_000_000 + i``), logged as ``val/ep_return`` (mean),
   ``val/ep_return_std``, ``val/ep_length`` and ``test/...``. Global RNGs are put back afterwards, so a run with
@@ -28,6 +29,7 @@ How Lightning's concepts map onto a run (the README's table says the same):
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from time import perf_counter
@@ -41,6 +43,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from rl_lightning.data.envs import EnvLike, as_vector_env
+from rl_lightning.direct_steps import count_optimizer_step, lightning_step_machinery_idle
 from rl_lightning.data.rollout import RolloutDataset, Segment
 from rl_lightning.loggers.empty import EmptyCallBack
 from rl_lightning.loggers.fanout import as_call_back
@@ -52,6 +55,7 @@ from rl_lightning.resume import (CHECKPOINT_KEY, check_compatible, describe_agen
                                  run_entry)
 from rl_lightning.safe_pickle import modules_of
 from rl_lightning.seeding import capture_global_rng, restore_global_rng
+from rl_lightning.train_metrics import TRAIN_METRICS, EpochTrainMetrics
 from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
 from rl_lightning.validation import COMPAT_MODES, check_bool, check_budget, check_choice, check_int
 
@@ -74,8 +78,6 @@ MAX_DEFAULT_SEGMENT_STEPS = 1024
 #: run has about ten epochs, so epoch-end callbacks, validation and schedulers run several times in a run.
 DEFAULT_STEPS_PER_EPOCH = 10_000
 #: What ``training_step`` logs through ``self.log`` (aggregated per epoch).
-TRAIN_METRICS = ("train/ep_return", "train/ep_return_min", "train/ep_return_max", "train/ep_length", "train/episodes",
-                 "train/env_steps", "train/env_steps_per_s")
 #: Added to ``val_seed`` for the test loop's sub-env seeds, so test episodes start elsewhere than validation's.
 TEST_SEED_OFFSET = 1_000_000
 
@@ -238,8 +240,13 @@ class AgentModule(pl.LightningModule):
         self._world_size = 1
         self._global_episodes = 0
         self._segment_start = perf_counter()
+        #: The ``train/`` metrics of the current epoch, logged at its end.
+        self.train_metrics = EpochTrainMetrics()
         # Which checkpoint is being written: "last" (the whole state) or "best" (the best episode's agent).
         self.checkpoint_kind = "last"
+        #: Whether this fit's gradient steps skip Lightning's backward/optimizer wrappers because they would do
+        #: nothing but count (set at train start; see :mod:`rl_lightning.direct_steps`).
+        self.direct_gradient_steps = False
         self._agent_tag = f"agents/run_{run_idx}"
         self._timing_tag = f"timing/run_{run_idx}"
         self.rollout: Optional[RolloutDataset] = None
@@ -407,6 +414,7 @@ class AgentModule(pl.LightningModule):
         self._train_started = True
         agent = self.agent
         self._agent_log = getattr(agent, "log", None)  # the agent a checkpoint restored may be a new object
+        self.direct_gradient_steps = lightning_step_machinery_idle(self.trainer, self)
         attach = getattr(agent, "attach_module", None)
         if callable(attach):
             attach(self)  # a Lightning-native agent learns through self.manual_backward and self.optimizers()
@@ -482,7 +490,7 @@ class AgentModule(pl.LightningModule):
             episodes, budget_reached = self._gather_segment(segment)
         self._log_segment(segment, episodes)
         if not isinstance(self.agent, torch.nn.Module):
-            self._count_segment_as_step()
+            self.count_optimizer_step()  # a seed-protocol agent's segment is one step
         self._step_lr_schedulers("step")
         if budget_reached:
             self.trainer.should_stop = True
@@ -490,32 +498,19 @@ class AgentModule(pl.LightningModule):
         return None
 
     def _log_segment(self, segment: Segment, episodes: list) -> None:
-        """The segment's training metrics through ``self.log``, aggregated per epoch over its episodes."""
+        """Add the segment's training metrics to the epoch's (logged at the epoch's end)."""
         now = perf_counter()
         elapsed, self._segment_start = now - self._segment_start, now
-        env_steps = self.rollout.env_steps * self._world_size
-        log = self.log
-        log("train/env_steps", float(env_steps), on_step=False, on_epoch=True, reduce_fx="max", batch_size=1)
-        if elapsed > 0:
-            rate = segment.vector_steps * self.rollout.num_envs * self._world_size / elapsed
-            log("train/env_steps_per_s", rate, on_step=False, on_epoch=True, batch_size=1)
-        log("train/episodes", float(len(episodes)), on_step=False, on_epoch=True, reduce_fx="sum", batch_size=1)
-        if not episodes:
-            return
-        returns = [float(e["ep_return"]) for e in episodes]
-        n = len(returns)
-        log("train/ep_return", sum(returns) / n, on_step=False, on_epoch=True, batch_size=n)
-        log("train/ep_return_min", min(returns), on_step=False, on_epoch=True, reduce_fx="min", batch_size=n)
-        log("train/ep_return_max", max(returns), on_step=False, on_epoch=True, reduce_fx="max", batch_size=n)
-        log("train/ep_length", sum(float(e["ep_length"]) for e in episodes) / n, on_step=False, on_epoch=True,
-            batch_size=n)
+        rate = segment.vector_steps * self.rollout.num_envs * self._world_size / elapsed if elapsed > 0 else math.nan
+        self.train_metrics.add_segment(self.rollout.env_steps * self._world_size, rate,
+                                       (float(e["ep_return"]) for e in episodes),
+                                       (float(e["ep_length"]) for e in episodes))
 
-    def _count_segment_as_step(self) -> None:
-        """A seed-protocol agent steps optimizers Lightning cannot see: count each segment as one optimizer step,
-        so ``global_step``, ``max_steps`` and ``ModelCheckpoint``'s schedules advance."""
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        progress.increment_ready()
-        progress.increment_completed()
+    def count_optimizer_step(self) -> None:
+        """Count one optimizer step Lightning cannot see, so ``global_step``, ``max_steps`` and
+        ``ModelCheckpoint``'s schedules advance: a seed-protocol agent's segment, or a built-in agent's gradient step
+        on the direct path (``direct_gradient_steps``, see :mod:`rl_lightning.direct_steps`)."""
+        count_optimizer_step(self.trainer)
 
     def _step_lr_schedulers(self, interval: str) -> None:
         """Step the agent's LR schedulers of this ``interval`` (Lightning steps none under manual optimization):
@@ -540,8 +535,22 @@ class AgentModule(pl.LightningModule):
             else:
                 config.scheduler.step()
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Log the epoch's training metrics after its last segment (the last batch, a stop, ``max_steps``), so that
+        every callback's ``on_train_epoch_end`` sees them, as if each segment had logged its own."""
+        trainer = self.trainer
+        if trainer.should_stop or batch_idx + 1 >= trainer.num_training_batches \
+                or 0 <= trainer.max_steps <= trainer.global_step:
+            self._log_epoch_metrics()
+
     def on_train_epoch_end(self) -> None:
+        self._log_epoch_metrics()  # an epoch that ended in a way the last batch could not tell
         self._step_lr_schedulers("epoch")
+
+    def _log_epoch_metrics(self) -> None:
+        for name, value in self.train_metrics.values().items():
+            self.log(name, value, on_step=False, on_epoch=True, batch_size=1)
+        self.train_metrics.reset()
 
     def on_fit_end(self) -> None:
         """A fit resumed from a checkpoint in which Lightning ran no training (e.g. ``max_epochs`` already reached)
@@ -714,7 +723,7 @@ class AgentModule(pl.LightningModule):
                           best_weights=state.best_weights if best else None, best_return=state.best_return)
         if not best:
             entry.update(recorder=self.recorder.state_dict(), rollout=self.rollout.state_dict(),
-                         rng=capture_global_rng())
+                         rng=capture_global_rng(), train_metrics=self.train_metrics.state_dict())
         checkpoint[CHECKPOINT_KEY] = pack_entry(entry)
         if best and state.best_weights is not None:
             # A best checkpoint's weights are those of the best episode, not the current ones.
@@ -738,6 +747,7 @@ class AgentModule(pl.LightningModule):
         self.recorder.load_state_dict(recorder_state(saved), finished=saved["finished"])
         self.rollout.load_state_dict(saved["rollout"], trust=self.trust_checkpoint)
         restore_global_rng(saved["rng"])
+        self.train_metrics.load_state_dict(saved.get("train_metrics", {}))
         self._resumed = True
         self._run_ended = False
 
