@@ -22,7 +22,7 @@ from rl_lightning.agents.on_policy import ActorCritic, OnPolicyAgent, RolloutBat
 from rl_lightning.agents.registry import register_agent
 
 __all__ = ["PPO", "PPOParams", "ActorCritic", "gae", "pg_loss", "v_loss", "approx_kl", "clipfrac", "normalize",
-           "explained_variance"]
+           "explained_variance", "statistics"]
 
 
 # ---------------------------------------------------------------------------------------------- hyperparameters
@@ -110,13 +110,14 @@ def v_loss(values: torch.Tensor, returns: torch.Tensor, old_values: Optional[tor
 
 
 def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
-    """Estimate of KL(old ‖ new) from ``log(π_new / π_old)`` of the sampled actions: ``mean((r - 1) - log r)``."""
-    return (log_ratio.exp() - 1.0 - log_ratio).mean()
+    """Estimate of KL(old ‖ new) from ``log(π_new / π_old)`` of the sampled actions: ``mean((r - 1) - log r)``
+    over the last dimension (one estimate per row of a stack of minibatches)."""
+    return (log_ratio.exp() - 1.0 - log_ratio).mean(-1)
 
 
 def clipfrac(ratio: torch.Tensor, clip_range: float) -> torch.Tensor:
-    """Fraction of samples whose probability ratio left ``[1 - ε, 1 + ε]``."""
-    return ((ratio - 1.0).abs() > clip_range).float().mean()
+    """Fraction of samples whose probability ratio left ``[1 - ε, 1 + ε]`` (over the last dimension)."""
+    return ((ratio - 1.0).abs() > clip_range).float().mean(-1)
 
 
 # ---------------------------------------------------------------------------------------------- the agent
@@ -170,7 +171,7 @@ class PPO(OnPolicyAgent):
         if one_minibatch and p.normalize_advantage:
             rollout = rollout._replace(advantages=normalize(rollout.advantages))  # the same minibatch every epoch
 
-        stats = []
+        terms = []  # per gradient step, the detached terms its statistics are computed from after the update
         for _ in range(p.n_epochs):
             # One minibatch holding the whole rollout needs no shuffling.
             order = None if one_minibatch else torch.randperm(n, generator=self.rng, device=self.rng.device)
@@ -178,25 +179,28 @@ class PPO(OnPolicyAgent):
                 batch = rollout if order is None else rollout.select(order[start:start + p.batch_size].to(device))
                 if p.normalize_advantage and not one_minibatch:
                     batch = batch._replace(advantages=normalize(batch.advantages))
-                loss, step_stats = self.losses(batch, clip_range)
-                if p.target_kl is not None and step_stats["approx_kl"] > 1.5 * p.target_kl:
+                loss, step_terms = self._loss(batch, clip_range)
+                if p.target_kl is not None and approx_kl(step_terms[3]) > 1.5 * p.target_kl:
                     break
                 self.gradient_step(self.optimizer, loss, p.max_grad_norm)
-                stats.append(step_stats)
+                terms.append(step_terms)
             else:
                 continue
             break  # target_kl reached: no more epochs
         self.n_updates += 1
-        means = torch.stack([torch.stack(list(s.values())) for s in stats]).mean(0).tolist() if stats \
-            else [math.nan] * len(STATS)
-        metrics = dict(zip(STATS, means, strict=True))
+        metrics = statistics(terms, clip_range)
         metrics.update(explained_variance=float(explained_variance(rollout.values, rollout.returns)),
                        learning_rate=learning_rate, clip_range=clip_range, n_updates=self.n_updates)
         return metrics
 
-    def losses(self, batch: RolloutBatch, clip_range: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """PPO's loss on a minibatch, and its detached ``pg_loss``, ``v_loss``, ``entropy``, ``approx_kl`` and
-        ``clipfrac``."""
+    def losses(self, batch: RolloutBatch, clip_range: float) -> tuple[torch.Tensor, dict[str, float]]:
+        """PPO's loss on a minibatch, and its ``pg_loss``, ``v_loss``, ``entropy``, ``approx_kl`` and ``clipfrac``."""
+        loss, terms = self._loss(batch, clip_range)
+        return loss, statistics([terms], clip_range)
+
+    def _loss(self, batch: RolloutBatch, clip_range: float) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The loss, and the detached terms of its statistics: policy loss, value loss, per-sample entropy and
+        log-ratio (see :func:`statistics`)."""
         p = self.params
         log_prob, entropy = self.policy.log_prob_entropy(batch.observations, batch.actions, entropy_grad=p.ent_coef > 0)
         values = self.policy.value(batch.observations)
@@ -204,11 +208,29 @@ class PPO(OnPolicyAgent):
         ratio = log_ratio.exp()
         policy_loss = pg_loss(batch.advantages, ratio, clip_range)
         value_loss = v_loss(values, batch.returns, batch.values, p.clip_range_vf)
-        entropy = entropy.mean()
         loss = policy_loss + p.vf_coef * value_loss
         if p.ent_coef > 0:
-            loss = loss - p.ent_coef * entropy
-        with torch.no_grad():
-            stats = dict(zip(STATS, (policy_loss.detach(), value_loss.detach(), entropy.detach(), approx_kl(log_ratio),
-                                     clipfrac(ratio, clip_range)), strict=True))
-        return loss, stats
+            loss = loss - p.ent_coef * entropy.mean()
+        return loss, (policy_loss.detach(), value_loss.detach(), entropy.detach(), log_ratio.detach())
+
+
+def statistics(terms: list[tuple[torch.Tensor, ...]], clip_range: float) -> dict[str, float]:
+    """The update's logged statistics, each the mean over its gradient steps of the step's value: ``pg_loss``,
+    ``v_loss``, ``entropy`` (mean), ``approx_kl`` and ``clipfrac``; NaN without gradient steps.
+
+    ``terms`` holds, per gradient step, its policy loss, value loss, per-sample entropy and per-sample log-ratio.
+    Computed once after the update (stacked when the minibatches are of one size), not at every gradient step.
+    """
+    if not terms:
+        return dict.fromkeys(STATS, math.nan)
+    policy_losses, value_losses, entropies, log_ratios = zip(*terms, strict=True)
+    if len({t.shape for t in log_ratios}) == 1:
+        entropy, log_ratio = torch.stack(entropies), torch.stack(log_ratios)
+        per_step = (torch.stack(policy_losses), torch.stack(value_losses), entropy.mean(-1), approx_kl(log_ratio),
+                    clipfrac(log_ratio.exp(), clip_range))
+    else:  # a last, smaller minibatch
+        per_step = (torch.stack(policy_losses), torch.stack(value_losses),
+                    torch.stack([e.mean() for e in entropies]), torch.stack([approx_kl(r) for r in log_ratios]),
+                    torch.stack([clipfrac(r.exp(), clip_range) for r in log_ratios]))
+    means = torch.stack([x.mean() for x in per_step]).tolist()
+    return dict(zip(STATS, means, strict=True))
