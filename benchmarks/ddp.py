@@ -1,7 +1,11 @@
 """Env-steps/s and updates/s of PPO on CartPole-v1 with 1 and 2 DDP processes, 8 sub-envs per rank.
 
-    python benchmarks/ddp.py [--steps-per-rank 100000] [--accelerator cpu|gpu]
+    python benchmarks/ddp.py [--config configs/ppo_cartpole.yaml configs/ppo_cartpole_wide.yaml]
+                             [--steps-per-rank 100000] [--accelerator cpu|gpu]
 
+Each ``--config`` (an agent config, ``rl_lightning.agents.config``) is measured in turn; by default the zoo's
+CartPole settings, whose update is too small to pay for a collective on a CPU, and ``ppo_cartpole_wide.yaml``, whose
+update is compute-bound (512x512 networks, 512-sample minibatches: see its comments).
 Equal work per rank: each rank steps ``--steps-per-rank`` env steps, so 2 ranks do twice the total work.
 Each configuration runs in its own ``python`` process (Lightning's DDP launcher starts the second rank by
 re-running this script with ``--child``); the fit's wall time is measured on rank 0 from the first to the
@@ -26,13 +30,16 @@ import time
 RESULT = "ddp_bench_result.json"
 
 
-def child(devices: int, steps_per_rank: int, accelerator: str, out_dir: str) -> None:
-    import gymnasium as gym
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
+DEFAULT_CONFIGS = [os.path.join(CONFIGS, "ppo_cartpole.yaml"), os.path.join(CONFIGS, "ppo_cartpole_wide.yaml")]
+
+
+def child(devices: int, steps_per_rank: int, accelerator: str, out_dir: str, config_path: str) -> None:
     import lightning.pytorch as pl
     import torch
 
     from rl_lightning import AgentModule
-    from rl_lightning.agents.ppo import PPO
+    from rl_lightning.agents import load_agent_config
 
     torch.set_num_threads(1)
 
@@ -43,12 +50,8 @@ def child(devices: int, steps_per_rank: int, accelerator: str, out_dir: str) -> 
         def on_train_end(self, trainer, pl_module):
             self.seconds = time.perf_counter() - self.start
 
-    def make_env():
-        return gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1") for _ in range(8)])
-
-    module = AgentModule(lambda env: PPO.for_env(env, n_steps=32, batch_size=256, n_epochs=20, gamma=0.98,
-                                                 gae_lambda=0.8, learning_rate=1e-3, ent_coef=0.0),
-                         make_env, total_steps=steps_per_rank * devices, seed=0)
+    config = load_agent_config(config_path)
+    module = AgentModule(config.make_agent, config.make_env, total_steps=steps_per_rank * devices, seed=0)
     clock = Clock()
     trainer = pl.Trainer(strategy="ddp" if devices > 1 else "auto", devices=devices, accelerator=accelerator,
                          logger=False, enable_progress_bar=False, enable_checkpointing=False,
@@ -91,6 +94,7 @@ def _collective_costs(rank: int, port: int, steps: int, out_dir: str) -> None:
     if rank == 0:
         with open(os.path.join(out_dir, RESULT), "w") as f:
             json.dump(result, f)
+    dist.barrier()  # neither process tears gloo down while the other still uses it
     dist.destroy_process_group()
 
 
@@ -109,32 +113,35 @@ def collective_costs(steps: int = 300) -> dict:
             return json.load(f)
 
 
-def measure(devices: int, steps_per_rank: int, accelerator: str) -> dict:
+def measure(devices: int, steps_per_rank: int, accelerator: str, config_path: str) -> dict:
     with tempfile.TemporaryDirectory() as out_dir:
         subprocess.run([sys.executable, __file__, "--child", str(devices), "--steps-per-rank", str(steps_per_rank),
-                        "--accelerator", accelerator, "--out", out_dir], check=True, capture_output=True)
+                        "--accelerator", accelerator, "--out", out_dir, "--config", config_path], check=True,
+                       capture_output=True)
         with open(os.path.join(out_dir, RESULT)) as f:
             return json.load(f)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", nargs="+", default=DEFAULT_CONFIGS, help="agent config(s) to measure")
     parser.add_argument("--steps-per-rank", type=int, default=100_000)
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.steps_per_rank, args.accelerator, args.out)
+        child(args.child, args.steps_per_rank, args.accelerator, args.out, args.config[0])
         return
-    rows = {devices: measure(devices, args.steps_per_rank, args.accelerator) for devices in (1, 2)}
-    print(f"\nPPO CartPole-v1, 8 sub-envs per rank, {args.steps_per_rank:,} env steps per rank, {args.accelerator}")
-    print(f"{'devices':>8s} {'env-steps/s':>12s} {'updates/s':>10s} {'wall s':>8s}")
-    for devices, row in rows.items():
-        print(f"{devices:8d} {row['env_steps'] / row['seconds']:12,.0f} {row['updates'] / row['seconds']:10.1f} "
-              f"{row['seconds']:8.1f}")
-    speedup = (rows[2]["env_steps"] / rows[2]["seconds"]) / (rows[1]["env_steps"] / rows[1]["seconds"])
-    print(f"2 devices / 1 device env-steps/s: {speedup:.2f}x (target >= 1.6x)")
+    for config_path in args.config:
+        rows = {devices: measure(devices, args.steps_per_rank, args.accelerator, config_path) for devices in (1, 2)}
+        print(f"\n{os.path.basename(config_path)}: {args.steps_per_rank:,} env steps per rank, {args.accelerator}")
+        print(f"{'devices':>8s} {'env-steps/s':>12s} {'updates/s':>10s} {'wall s':>8s}")
+        for devices, row in rows.items():
+            print(f"{devices:8d} {row['env_steps'] / row['seconds']:12,.0f} {row['updates'] / row['seconds']:10.1f} "
+                  f"{row['seconds']:8.1f}")
+        speedup = (rows[2]["env_steps"] / rows[2]["seconds"]) / (rows[1]["env_steps"] / rows[1]["seconds"])
+        print(f"2 devices / 1 device env-steps/s: {speedup:.2f}x (target >= 1.6x)", flush=True)
     if args.accelerator == "cpu":
         costs = collective_costs()
         print(f"\nThe collective on this machine (2 processes, gloo, no Lightning): all_reduce of {costs['floats']:,} "
