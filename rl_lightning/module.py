@@ -733,6 +733,7 @@ class AgentModule(pl.LightningModule):
         """Restore the run saved by :meth:`on_save_checkpoint`: agent, env, trackers, counters, RNGs when fitting;
         only the agent otherwise (``validate``, ``test``, ``load_from_checkpoint``), which leaves the run's files
         as they are."""
+        self._upgrade_agent_layout(checkpoint)
         saved = read_entry(checkpoint, modules_of(self.env, self.agent), self.trust_checkpoint)
         check_compatible(saved, self.agent, self.env)
         if not isinstance(self.agent, torch.nn.Module):
@@ -750,6 +751,24 @@ class AgentModule(pl.LightningModule):
         self.train_metrics.load_state_dict(saved.get("train_metrics", {}))
         self._resumed = True
         self._run_ended = False
+
+    def _upgrade_agent_layout(self, checkpoint: dict) -> None:
+        """A checkpoint of an earlier layout of the agent's networks rewritten in place (``agent.upgrade_saved``):
+        its weights, and the optimizer states Lightning restores after this hook."""
+        upgrade = getattr(self.agent, "upgrade_saved", None)
+        if not isinstance(self.agent, torch.nn.Module) or not callable(upgrade):
+            return
+        weights = {key[len("agent."):]: value for key, value in checkpoint["state_dict"].items()
+                   if key.startswith("agent.")}
+        saved = {"state_dict": weights, "optimizers": checkpoint.get("optimizer_states", [])}
+        upgraded = upgrade(saved)
+        if upgraded is saved:
+            return
+        others = {key: value for key, value in checkpoint["state_dict"].items() if not key.startswith("agent.")}
+        agent_weights = {f"agent.{key}": value for key, value in upgraded["state_dict"].items()}
+        checkpoint["state_dict"] = {**others, **agent_weights}
+        if "optimizer_states" in checkpoint:
+            checkpoint["optimizer_states"] = upgraded["optimizers"]
 
     def on_fit_start(self) -> None:
         """Refuse a callback that monitors a name in this module's namespaces (``train/``, ``val/``) that the run

@@ -94,6 +94,30 @@ def test_training_metrics_are_the_epochs_own_episodes_and_model_checkpoint_keeps
         assert float(score) == pytest.approx(epoch_means[epoch])
 
 
+class StopAtSegment(Callback):
+    """Stops the run after segment ``batch_idx`` of epoch ``epoch``, as Timer or a user's callback would."""
+
+    def __init__(self, epoch, batch_idx):
+        self.epoch, self.batch_idx = epoch, batch_idx
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch_idx:
+            trainer.should_stop = True
+
+
+@pytest.mark.parametrize("stop", [dict(callbacks=[StopAtSegment(1, 3)]), dict(max_steps=14)],
+                         ids=["should_stop", "max_steps"])
+def test_an_epoch_cut_short_by_a_stop_logs_its_own_episodes_to_every_epoch_end_callback(stop):
+    log = EpochLog()
+    module = counting_module(total_steps=2_000, steps_per_epoch=200)  # 10 segments of 20 env steps per epoch
+    trainer(callbacks=[log] + stop.pop("callbacks", []), limit_val_batches=0, **stop).fit(module)
+    assert log.env_steps == [200, 280] and module.rollout.env_steps == 280  # the second epoch: 4 of 10 segments
+    assert [m["train/env_steps"] for m in log.metrics] == [200, 280]
+    assert [m["train/episodes"] for m in log.metrics] == [log.episodes[0], log.episodes[1] - log.episodes[0]]
+    assert log.metrics[1]["train/ep_return"] == pytest.approx(
+        np.mean([e["ep_return"] for e in module.episodes[log.episodes[0]:]]))
+
+
 def test_best_return_checkpoint_scores_the_agent_it_holds_and_refuses_other_monitors(tmp_path):
     module = counting_module(total_steps=600, exp_dir=tmp_path, checkpoint_freq=0)
     best = BestReturnCheckpoint(tmp_path / "ckpt")

@@ -129,9 +129,8 @@ class A2C(OnPolicyAgent):
             group["lr"] = learning_rate
         rollout = self.rollout_batch(next_observation)
         advantages = normalize(rollout.advantages) if p.normalize_advantage else rollout.advantages
-        log_prob, entropy = self.policy.log_prob_entropy(rollout.observations, rollout.actions,
-                                                         entropy_grad=p.ent_coef > 0)
-        values = self.policy.value(rollout.observations)
+        out, values = self.policy(rollout.observations)
+        log_prob, entropy = self.policy.distribution_terms(out, rollout.actions, entropy_grad=p.ent_coef > 0)
         policy_loss = pg_loss(advantages, log_prob)
         value_loss = v_loss(values, rollout.returns)
         entropy = entropy.mean()

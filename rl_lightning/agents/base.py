@@ -424,6 +424,7 @@ class LightningAgent(nn.Module):
         if checkpoint.get("agent_class") != expected:
             raise TypeError(f"{file_path!r} holds a {checkpoint.get('agent_class')!r}, not a {expected!r}; load it "
                             "with that class's load().")
+        checkpoint = cls.upgrade_saved(checkpoint)
         agent = cls(decode_space(checkpoint["observation_space"]), decode_space(checkpoint["action_space"]),
                     cls.params_class.from_dict(checkpoint["params"]), num_envs=checkpoint["num_envs"])
         missing, unexpected = agent.load_state_dict(checkpoint["state_dict"], strict=False)
@@ -434,6 +435,13 @@ class LightningAgent(nn.Module):
             optimizer.load_state_dict(state)
         agent.seed, agent.env_steps = checkpoint["seed"], checkpoint["env_steps"]
         return agent
+
+    @classmethod
+    def upgrade_saved(cls, saved: dict) -> dict:
+        """``saved`` (a dict with ``"state_dict"``, the weights, and ``"optimizers"``, their optimizers' state dicts)
+        rewritten from an earlier layout of this class's networks into the current one; as it is by default.
+        :meth:`load` and Lightning checkpoints (AgentModule) call it, so files of earlier versions keep loading."""
+        return saved
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "mlp", "TwinCritic", "frozen", "init_mlp_", "linear_schedule", "flat_dim"]
+__all__ = ["ACTIVATIONS", "mlp", "TwinCritic", "frozen", "init_mlp_", "init_linear_", "linear_schedule", "flat_dim"]
 
 #: Hidden-layer activations by the name the hyperparameters use.
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -73,17 +73,26 @@ def init_mlp_(net: nn.Module, generator: torch.Generator, *, orthogonal: bool, h
     """
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     for k, layer in enumerate(linears):
-        weight = torch.empty(layer.weight.shape)
-        bias = torch.zeros(layer.out_features)
-        if orthogonal:
-            nn.init.orthogonal_(weight, gain=output_gain if k == len(linears) - 1 else hidden_gain, generator=generator)
-        else:
-            bound = 1.0 / math.sqrt(layer.in_features)
-            weight.uniform_(-bound, bound, generator=generator)
-            bias.uniform_(-bound, bound, generator=generator)
-        layer.weight.copy_(weight)
-        if layer.bias is not None:
-            layer.bias.copy_(bias)
+        init_linear_(layer.weight, layer.bias, generator, orthogonal=orthogonal,
+                     gain=output_gain if k == len(linears) - 1 else hidden_gain)
+
+
+@torch.no_grad()
+def init_linear_(weight: torch.Tensor, bias: Optional[torch.Tensor], generator: torch.Generator, *, orthogonal: bool,
+                 gain: float) -> None:
+    """One layer's ``weight`` (``out x in``) and ``bias`` drawn as :func:`init_mlp_` draws them, CPU-first."""
+    out_features, in_features = weight.shape
+    drawn = torch.empty(out_features, in_features)
+    drawn_bias = torch.zeros(out_features)
+    if orthogonal:
+        nn.init.orthogonal_(drawn, gain=gain, generator=generator)
+    else:
+        bound = 1.0 / math.sqrt(in_features)
+        drawn.uniform_(-bound, bound, generator=generator)
+        drawn_bias.uniform_(-bound, bound, generator=generator)
+    weight.copy_(drawn)
+    if bias is not None:
+        bias.copy_(drawn_bias.view_as(bias))
 
 
 def linear_schedule(initial: float, progress: float) -> float:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Mapping, NamedTuple, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -28,33 +28,70 @@ import torch
 from torch import nn
 
 from rl_lightning.agents.base import LightningAgent
-from rl_lightning.agents.networks import flat_dim, init_mlp_, mlp
+from rl_lightning.agents.networks import ACTIVATIONS, flat_dim, init_linear_
 
 __all__ = ["OnPolicyAgent", "ActorCritic", "RolloutBatch", "gae", "normalize", "explained_variance"]
 
 
 # ---------------------------------------------------------------------------------------------- the network
 class ActorCritic(nn.Module):
-    """Separate actor and critic MLPs; a state-independent log-std for continuous actions (as in SB3).
+    """An actor MLP and a critic MLP of the same hidden widths, evaluated together; a state-independent log-std for
+    continuous actions (as in SB3).
 
     ``params`` gives ``net_arch`` (hidden widths of each MLP), ``activation``, ``ortho_init`` and ``log_std_init``.
+    The two MLPs are separate networks (no shared weights), stored stacked: hidden layer ``k`` of both is
+    ``hidden_weights[k]`` (``2 x out x in``: actor, critic) and ``hidden_biases[k]`` (``2 x 1 x out``), so one batched
+    matmul per layer evaluates both (:meth:`forward`); ``action_head`` and ``value_head`` are their last layers.
+    The same numbers as two ``nn.Sequential`` MLPs, in fewer operations; state dicts of the earlier two-MLP layout
+    (``actor.0.weight``, ...) load into it.
     """
 
     def __init__(self, obs_dim: int, action_space: gym.Space, params: Any):
         super().__init__()
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         out_dim = int(action_space.n) if self.discrete else flat_dim(action_space)
-        self.actor = mlp(obs_dim, params.net_arch, out_dim, params.activation)
-        self.critic = mlp(obs_dim, params.net_arch, 1, params.activation)
+        widths = (obs_dim, *params.net_arch)
+        self.hidden_weights = nn.ParameterList(nn.Parameter(torch.empty(2, out, inp))
+                                               for inp, out in zip(widths, widths[1:]))
+        self.hidden_biases = nn.ParameterList(nn.Parameter(torch.zeros(2, 1, out)) for out in widths[1:])
+        self.action_head = nn.Linear(widths[-1], out_dim)
+        self.value_head = nn.Linear(widths[-1], 1)
+        self.activation = ACTIVATIONS[params.activation]()
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(out_dim))
+        self._register_load_state_dict_pre_hook(_stack_two_mlp_layout, with_module=True)
 
     def reset_parameters(self, generator: torch.Generator, params: Any) -> None:
-        """Orthogonal (or PyTorch's default) weights from ``generator``: gains √2 hidden, 0.01 policy, 1 value."""
-        init_mlp_(self.actor, generator, orthogonal=params.ortho_init, output_gain=0.01)
-        init_mlp_(self.critic, generator, orthogonal=params.ortho_init, output_gain=1.0)
+        """Orthogonal (or PyTorch's default) weights from ``generator``: gains √2 hidden, 0.01 policy, 1 value; the
+        actor's layers drawn first, then the critic's, as two separate MLPs draw them."""
+        gain = math.sqrt(2)
+        for net, head, head_gain in ((0, self.action_head, 0.01), (1, self.value_head, 1.0)):
+            for weight, bias in zip(self.hidden_weights, self.hidden_biases):
+                init_linear_(weight[net], bias[net], generator, orthogonal=params.ortho_init, gain=gain)
+            init_linear_(head.weight, head.bias, generator, orthogonal=params.ortho_init, gain=head_gain)
         if self.log_std is not None:
             with torch.no_grad():
                 self.log_std.fill_(params.log_std_init)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's output (logits, or the Gaussian's mean) and the critic's value, ``(B, out)`` and ``(B,)``."""
+        hidden = obs.expand(2, *obs.shape)
+        for weight, bias in zip(self.hidden_weights, self.hidden_biases):
+            hidden = self.activation(torch.baddbmm(bias, hidden, weight.transpose(1, 2)))
+        return self.action_head(hidden[0]), self.value_head(hidden[1]).squeeze(-1)
+
+    def _one(self, net: int, obs: torch.Tensor, head: nn.Linear) -> torch.Tensor:
+        hidden = obs
+        for weight, bias in zip(self.hidden_weights, self.hidden_biases):
+            hidden = self.activation(torch.addmm(bias[net], hidden, weight[net].T))
+        return head(hidden)
+
+    def actor(self, obs: torch.Tensor) -> torch.Tensor:
+        """The actor's output alone (acting): logits, or the Gaussian's mean."""
+        return self._one(0, obs, self.action_head)
+
+    def critic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The critic's output alone, ``(B, 1)``."""
+        return self._one(1, obs, self.value_head)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)
@@ -65,7 +102,11 @@ class ActorCritic(nn.Module):
 
         ``entropy_grad=False`` keeps the (discrete) entropy out of the autograd graph: logged, not learned from.
         """
-        out = self.actor(obs)
+        return self.distribution_terms(self.actor(obs), actions, entropy_grad)
+
+    def distribution_terms(self, out: torch.Tensor, actions: torch.Tensor,
+                           entropy_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`log_prob_entropy` from the actor's output ``out`` (as :meth:`forward` returns it)."""
         if self.discrete:
             log_probs = torch.log_softmax(out, dim=-1)
             entropy_of = log_probs if entropy_grad else log_probs.detach()
@@ -74,6 +115,69 @@ class ActorCritic(nn.Module):
         log_std = self.log_std.expand_as(out)
         log_prob = (-0.5 * ((actions - out) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         return log_prob, (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
+
+
+def stack_two_mlp_layout(tensors: Mapping[str, Any], prefix: str = "") -> Optional[dict]:
+    """``tensors`` (a state dict, or any per-parameter mapping of the same names) of the earlier two-MLP layout
+    (``{prefix}actor.{2k}.weight``, ``{prefix}critic.{2k}.bias``, ...: two ``nn.Sequential``) rewritten into
+    :class:`ActorCritic`'s stacked one, other entries kept; ``None`` when ``tensors`` is not of that layout."""
+    if f"{prefix}actor.0.weight" not in tensors:
+        return None
+    mlps = (f"{prefix}actor.", f"{prefix}critic.")
+    layers = sum(1 for key in tensors if key.startswith(mlps[0]) and key.endswith(".weight")) - 1
+
+    def pair(kind: str, index: int) -> list:
+        return [tensors[f"{mlp}{index}.{kind}"] for mlp in mlps]
+
+    stacked = {f"{prefix}hidden_weights.{k}": torch.stack(pair("weight", 2 * k)) for k in range(layers)}
+    stacked.update({f"{prefix}hidden_biases.{k}": torch.stack(pair("bias", 2 * k)).unsqueeze(1) for k in range(layers)})
+    for mlp, head in zip(mlps, ("action_head", "value_head")):
+        for kind in ("weight", "bias"):
+            stacked[f"{prefix}{head}.{kind}"] = tensors[f"{mlp}{2 * layers}.{kind}"]
+    result: dict = {}
+    for key, value in tensors.items():  # the stacked entries where the two MLPs' were, the others in their order
+        if key.startswith(mlps):
+            result.update(stacked)
+        else:
+            result[key] = value
+    return result
+
+
+def _stack_two_mlp_layout(module: ActorCritic, state_dict: dict, prefix: str, *args: Any) -> None:
+    """Load hook: a state dict of the earlier two-MLP layout rewritten in place into the stacked one."""
+    stacked = stack_two_mlp_layout(state_dict, prefix)
+    if stacked is not None:
+        state_dict.clear()
+        state_dict.update(stacked)
+
+
+def stack_two_mlp_optimizer_state(state: dict, names: list[str], prefix: str = "") -> dict:
+    """An optimizer ``state_dict`` over parameters ``names`` (in order) of the two-MLP layout, rewritten for the
+    stacked layout's parameters (in the order :func:`stack_two_mlp_layout` gives them): each per-parameter tensor
+    of the same shape as its parameter (Adam's moments) is stacked as the parameter is; scalars (``step``) are
+    taken from the first of the pair."""
+    new_names = list(stack_two_mlp_layout(dict.fromkeys(names, torch.zeros(0)), prefix) or names)
+    per_param = state["state"]
+    fields = {field for entry in per_param.values() for field in entry}
+    converted: dict[int, dict] = {}
+    for field in fields:
+        values = {name: per_param[i][field] for i, name in enumerate(names) if i in per_param and field in per_param[i]}
+        if not values:
+            continue
+        scalar = all(torch.as_tensor(v).dim() == 0 for v in values.values())
+        if scalar:  # the same count for every parameter: the stacked one keeps it
+            for j, name in enumerate(new_names):
+                source = name if name in values else next(iter(values.values()))
+                converted.setdefault(j, {})[field] = values.get(name, source)
+            continue
+        stacked = stack_two_mlp_layout(values, prefix) or values
+        for j, name in enumerate(new_names):
+            if name in stacked:
+                converted.setdefault(j, {})[field] = stacked[name]
+    groups = [dict(group, params=list(range(len(new_names)))) for group in state["param_groups"]]
+    if len(groups) != 1:
+        raise ValueError("an optimizer of the two-MLP layout with several parameter groups cannot be converted.")
+    return {"state": converted, "param_groups": groups}
 
 
 # ---------------------------------------------------------------------------------------------- advantages
@@ -169,6 +273,18 @@ class OnPolicyAgent(LightningAgent):
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         self.policy.reset_parameters(generator, self.params)
+
+    @classmethod
+    def upgrade_saved(cls, saved: dict) -> dict:
+        """Weights and optimizer state of the earlier two-MLP :class:`ActorCritic` (``policy.actor.0.weight``, ...)
+        rewritten into the stacked layout (before 2026-12-07)."""
+        weights = saved["state_dict"]
+        stacked = stack_two_mlp_layout(weights, "policy.")
+        if stacked is None:
+            return saved
+        names = [name for name in weights if not name.endswith("_extra_state")]
+        optimizers = [stack_two_mlp_optimizer_state(state, names, "policy.") for state in saved["optimizers"]]
+        return {**saved, "state_dict": stacked, "optimizers": optimizers}
 
     def reset(self, seed: int) -> None:
         super().reset(seed)
@@ -274,10 +390,11 @@ class OnPolicyAgent(LightningAgent):
         steps, num_envs = self.rewards.shape
         obs = torch.from_numpy(self.observations).to(device, self.dtype).reshape(steps * num_envs, self.obs_dim)
         actions = self.actions.reshape((steps * num_envs,) + self.actions.shape[2:])
-        log_probs, _ = self.policy.log_prob_entropy(obs, actions)
         # Values of every observation acted on, plus the one after the last step: values[t + 1] is step t's
         # next-state value (for an episode's last step, the value of its final observation; see the docstring).
-        values = self.policy.value(torch.cat([obs, self.obs_tensor(next_observation)])).reshape(steps + 1, num_envs)
+        out, values = self.policy(torch.cat([obs, self.obs_tensor(next_observation)]))
+        log_probs, _ = self.policy.distribution_terms(out[:-num_envs], actions)
+        values = values.reshape(steps + 1, num_envs)
         rewards, terminated, dones = (torch.from_numpy(a).to(device, self.dtype)
                                       for a in (self.rewards, self.terminated, self.dones))
         advantages = gae(rewards, values[:-1], values[1:], terminated, dones, p.gamma, p.gae_lambda).reshape(-1)

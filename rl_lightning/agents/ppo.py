@@ -202,8 +202,8 @@ class PPO(OnPolicyAgent):
         """The loss, and the detached terms of its statistics: policy loss, value loss, per-sample entropy and
         log-ratio (see :func:`statistics`)."""
         p = self.params
-        log_prob, entropy = self.policy.log_prob_entropy(batch.observations, batch.actions, entropy_grad=p.ent_coef > 0)
-        values = self.policy.value(batch.observations)
+        out, values = self.policy(batch.observations)
+        log_prob, entropy = self.policy.distribution_terms(out, batch.actions, entropy_grad=p.ent_coef > 0)
         log_ratio = log_prob - batch.log_probs
         ratio = log_ratio.exp()
         policy_loss = pg_loss(batch.advantages, ratio, clip_range)

@@ -148,13 +148,20 @@ ANNEAL_STEPS = 1024  # the update happens a quarter into the schedules: learning
 
 
 def ppo_pairs(agent: PPO, model) -> list[tuple]:
-    """Our actor and critic against SB3's ``mlp_extractor.policy_net + action_net`` and
-    ``mlp_extractor.value_net + value_net``."""
-    sb3_policy = model.policy
-    actor = linears(sb3_policy.mlp_extractor.policy_net) + [sb3_policy.action_net]
-    critic = linears(sb3_policy.mlp_extractor.value_net) + [sb3_policy.value_net]
-    return (layer_pairs(linears(agent.policy.actor), actor, "actor")
-            + layer_pairs(linears(agent.policy.critic), critic, "critic"))
+    """Our actor and critic (net 0 and 1 of the stacked hidden layers, then their heads) against SB3's
+    ``mlp_extractor.policy_net + action_net`` and ``mlp_extractor.value_net + value_net``."""
+    ours, sb3_policy = agent.policy, model.policy
+    pairs = []
+    for net, name, head, sb3_layers in (
+            (0, "actor", ours.action_head, linears(sb3_policy.mlp_extractor.policy_net) + [sb3_policy.action_net]),
+            (1, "critic", ours.value_head, linears(sb3_policy.mlp_extractor.value_net) + [sb3_policy.value_net])):
+        layers = [(w[net], b[net, 0]) for w, b in zip(ours.hidden_weights, ours.hidden_biases)]
+        layers.append((head.weight, head.bias))
+        assert len(layers) == len(sb3_layers), name
+        pairs += [(f"{name}.{k}.{kind}", ours_tensor, getattr(theirs, kind))
+                  for k, ((weight, bias), theirs) in enumerate(zip(layers, sb3_layers))
+                  for kind, ours_tensor in (("weight", weight), ("bias", bias))]
+    return pairs
 
 
 def ppo_update_pairs(batch_size: int) -> tuple[list[tuple], dict]:
