@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "floors"))
 import dqn_floor
 import ppo_floor
 import sac_floor
+from sb3_models import sb3_model
 
 from rl_lightning import EmptyCallBack, OnlineTrainer
 from rl_lightning.agents import AgentConfig, load_agent_config
@@ -58,42 +59,6 @@ def run_ours(config: AgentConfig, steps: int, seed: int, window: int) -> tuple[f
     elapsed = time.perf_counter() - start
     returns = [e["ep_return"] for e in episodes[-window:]]
     return steps / elapsed, float(np.mean(returns)) if returns else float("nan")
-
-
-def sb3_model(config: AgentConfig, env, seed: int):
-    """Stable-Baselines3's PPO, DQN or SAC with ``config``'s hyperparameters on ``env``."""
-    import stable_baselines3 as sb3
-
-    p, name = config.build_params(), config.agent
-    if name == "PPO":
-        lr_linear, clip_linear = p.learning_rate_schedule == "linear", p.clip_range_schedule == "linear"
-        activations = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
-        return sb3.PPO("MlpPolicy", env, n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs,
-                       gamma=p.gamma, gae_lambda=p.gae_lambda, ent_coef=p.ent_coef, vf_coef=p.vf_coef,
-                       max_grad_norm=p.max_grad_norm, normalize_advantage=p.normalize_advantage,
-                       learning_rate=lambda f: p.learning_rate * (f if lr_linear else 1.0),
-                       clip_range=lambda f: p.clip_range * (f if clip_linear else 1.0),
-                       policy_kwargs={"net_arch": {"pi": list(p.net_arch), "vf": list(p.net_arch)},
-                                      "activation_fn": activations[p.activation], "ortho_init": p.ortho_init,
-                                      "optimizer_kwargs": {"eps": p.adam_eps}},
-                       seed=seed, device="cpu")
-    if name == "DQN":
-        return sb3.DQN("MlpPolicy", env, learning_rate=p.learning_rate, buffer_size=p.buffer_size,
-                       learning_starts=p.learning_starts, batch_size=p.batch_size, tau=p.tau, gamma=p.gamma,
-                       train_freq=p.train_freq, gradient_steps=p.gradient_steps,
-                       target_update_interval=p.target_update_interval, exploration_fraction=p.exploration_fraction,
-                       exploration_initial_eps=p.exploration_initial_eps,
-                       exploration_final_eps=p.exploration_final_eps, max_grad_norm=p.max_grad_norm,
-                       policy_kwargs={"net_arch": list(p.net_arch)}, seed=seed, device="cpu")
-    if name == "SAC":
-        return sb3.SAC("MlpPolicy", env, learning_rate=p.learning_rate, buffer_size=p.buffer_size,
-                       learning_starts=p.learning_starts, batch_size=p.batch_size, tau=p.tau, gamma=p.gamma,
-                       train_freq=p.train_freq, gradient_steps=p.gradient_steps,
-                       target_update_interval=p.target_update_interval,
-                       ent_coef="auto" if p.ent_coef is None else p.ent_coef,
-                       target_entropy="auto" if p.target_entropy is None else p.target_entropy,
-                       policy_kwargs={"net_arch": list(p.net_arch)}, seed=seed, device="cpu")
-    raise ValueError(f"no Stable-Baselines3 mapping for agent {name!r}; this benchmark compares PPO, DQN and SAC.")
 
 
 def run_sb3(config: AgentConfig, steps: int, seed: int, window: int) -> tuple[float, float]:

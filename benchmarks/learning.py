@@ -24,11 +24,12 @@ Printed per seed:
 - ``wall`` and ``steps/s``: the training run's wall time (Lightning's start-up included, the periodic evaluations
   left out) and env steps per second.
 
-With ``--sb3`` (for A2C and TD3 configs) every seed is also trained by Stable-Baselines3's algorithm with the same
-hyperparameters, env, budget and seeds (``make_vec_env(env_id, n_envs, seed=seed)``: sub-env ``i`` resets with
-``seed + i`` too), and rated the same way: ``last100`` and ``solved_at`` from its Monitor's training episodes,
-``greedy`` from ``evaluate_policy(deterministic=True)`` over ``--eval-episodes`` episodes on a one-sub-env env seeded
-``10_000 + seed``. It has no periodic evaluations, so no ``best`` column. Stable-Baselines3 is the ``bench`` extra.
+With ``--sb3`` (PPO, A2C, DQN, SAC and TD3 configs; ``benchmarks/sb3_models.py``) every seed is also trained by
+Stable-Baselines3's algorithm with the same hyperparameters, env, budget and seeds (``make_vec_env(env_id, n_envs,
+seed=seed)``: sub-env ``i`` resets with ``seed + i`` too), and rated the same way: ``last100`` and ``solved_at``
+from its Monitor's training episodes, ``greedy`` from ``evaluate_policy(deterministic=True)`` over
+``--eval-episodes`` episodes on a one-sub-env env seeded ``10_000 + seed``. It has no periodic evaluations, so no
+``best`` column. Stable-Baselines3 is the ``bench`` extra.
 
 Torch runs on one thread (``torch.set_num_threads(1)``) so that figures compare across machines' core counts.
 """
@@ -39,7 +40,9 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import statistics
+import sys
 import time
 from collections import deque
 from typing import Any, Optional
@@ -48,8 +51,11 @@ import numpy as np
 import torch
 
 from rl_lightning import OnlineTrainer
-from rl_lightning.agents import A2C, TD3, AgentConfig, load_agent_config
+from rl_lightning.agents import AgentConfig, load_agent_config
 from rl_lightning.callbacks import PeriodicEvaluation
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sb3_models import sb3_model  # noqa: E402  (beside this script)
 
 WINDOW = 100
 EVAL_SEED_OFFSET = 10_000
@@ -154,41 +160,6 @@ def run_seed(config: AgentConfig, seed: int, eval_episodes: int, periodic_every:
         "wall_s": wall,
         "steps_per_s": config.total_steps / wall,
     }
-
-
-def sb3_model(config: AgentConfig, env: Any, seed: int) -> Any:
-    """Stable-Baselines3's algorithm for ``config`` (A2C or TD3), with the config's hyperparameters on ``env``."""
-    import stable_baselines3 as sb3
-    from stable_baselines3.common.noise import NormalActionNoise
-
-    params = config.build_params()
-    name = "A2C" if issubclass(config.agent_class, A2C) else "TD3" if issubclass(config.agent_class, TD3) else \
-        config.agent_class.__name__
-    activations = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
-    if name == "A2C":
-        def learning_rate(progress_remaining: float) -> float:  # SB3's schedule: 1 at the start, 0 at the end
-            linear = params.learning_rate_schedule == "linear"
-            return params.learning_rate * (progress_remaining if linear else 1.0)
-
-        policy_kwargs = dict(net_arch=dict(pi=list(params.net_arch), vf=list(params.net_arch)),
-                             activation_fn=activations[params.activation], ortho_init=params.ortho_init,
-                             log_std_init=params.log_std_init)
-        return sb3.A2C("MlpPolicy", env, learning_rate=learning_rate, n_steps=params.n_steps, gamma=params.gamma,
-                       gae_lambda=params.gae_lambda, ent_coef=params.ent_coef, vf_coef=params.vf_coef,
-                       max_grad_norm=params.max_grad_norm, rms_prop_eps=params.rms_prop_eps,
-                       use_rms_prop=params.use_rms_prop, normalize_advantage=params.normalize_advantage,
-                       policy_kwargs=policy_kwargs, seed=seed, device="cpu")
-    if name == "TD3":
-        action_dim = int(np.prod(env.action_space.shape))
-        noise = NormalActionNoise(np.zeros(action_dim), params.action_noise_std * np.ones(action_dim)) \
-            if params.action_noise_std > 0 else None
-        return sb3.TD3("MlpPolicy", env, learning_rate=params.learning_rate, buffer_size=params.buffer_size,
-                       learning_starts=params.learning_starts, batch_size=params.batch_size, tau=params.tau,
-                       gamma=params.gamma, train_freq=params.train_freq, gradient_steps=params.gradient_steps,
-                       action_noise=noise, policy_delay=params.policy_delay,
-                       target_policy_noise=params.target_policy_noise, target_noise_clip=params.target_noise_clip,
-                       policy_kwargs=dict(net_arch=list(params.net_arch)), seed=seed, device="cpu")
-    raise SystemExit(f"--sb3 compares A2C and TD3 configs; {config.path} trains {name}.")
 
 
 def run_sb3_seed(config: AgentConfig, seed: int, eval_episodes: int) -> dict:
