@@ -403,7 +403,7 @@ class LightningAgent(nn.Module):
             "seed": self.seed,
             "env_steps": self.env_steps,
             "state_dict": self.weights(),
-            "optimizers": [copy.deepcopy(opt.state_dict()) for opt in self.optimizer_list],
+            "optimizers": [_copy_state(opt.state_dict()) for opt in self.optimizer_list],
         }
         if file_path is not None:
             torch.save(checkpoint, f"{file_path}_agent.t")
@@ -459,3 +459,15 @@ class LightningAgent(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_envs={self.num_envs}, params={self.params}"
+
+
+def _copy_state(state: Any) -> Any:
+    """A deep copy of an optimizer's ``state_dict``: tensors cloned, containers rebuilt, anything else deep-copied
+    (``copy.deepcopy`` of the whole dict takes ten times as long; a best-agent snapshot copies it often)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {key: _copy_state(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_copy_state(value) for value in state)
+    return copy.deepcopy(state)

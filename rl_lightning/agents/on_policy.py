@@ -26,9 +26,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from rl_lightning.agents.base import LightningAgent
-from rl_lightning.agents.networks import ACTIVATIONS, flat_dim, init_linear_
+from rl_lightning.agents.networks import flat_dim, init_linear_
 
 __all__ = ["OnPolicyAgent", "ActorCritic", "RolloutBatch", "gae", "normalize", "explained_variance"]
 
@@ -56,7 +57,7 @@ class ActorCritic(nn.Module):
         self.hidden_biases = nn.ParameterList(nn.Parameter(torch.zeros(2, 1, out)) for out in widths[1:])
         self.action_head = nn.Linear(widths[-1], out_dim)
         self.value_head = nn.Linear(widths[-1], 1)
-        self.activation = ACTIVATIONS[params.activation]()
+        self.activation = ACTIVATION_FUNCTIONS[params.activation]
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(out_dim))
         self._register_load_state_dict_pre_hook(_stack_two_mlp_layout, with_module=True)
 
@@ -77,13 +78,13 @@ class ActorCritic(nn.Module):
         hidden = obs.expand(2, *obs.shape)
         for weight, bias in zip(self.hidden_weights, self.hidden_biases):
             hidden = self.activation(torch.baddbmm(bias, hidden, weight.transpose(1, 2)))
-        return self.action_head(hidden[0]), self.value_head(hidden[1]).squeeze(-1)
+        return head_output(self.action_head, hidden[0]), head_output(self.value_head, hidden[1]).squeeze(-1)
 
     def _one(self, net: int, obs: torch.Tensor, head: nn.Linear) -> torch.Tensor:
         hidden = obs
         for weight, bias in zip(self.hidden_weights, self.hidden_biases):
             hidden = self.activation(torch.addmm(bias[net], hidden, weight[net].T))
-        return head(hidden)
+        return head_output(head, hidden)
 
     def actor(self, obs: torch.Tensor) -> torch.Tensor:
         """The actor's output alone (acting): logits, or the Gaussian's mean."""
@@ -115,6 +116,15 @@ class ActorCritic(nn.Module):
         log_std = self.log_std.expand_as(out)
         log_prob = (-0.5 * ((actions - out) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         return log_prob, (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
+
+
+#: The hidden activations as functions (ActorCritic calls them directly, not through modules).
+ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
+def head_output(head: nn.Linear, hidden: torch.Tensor) -> torch.Tensor:
+    """``head(hidden)`` without the module call's own overhead (the same ``F.linear``)."""
+    return F.linear(hidden, head.weight, head.bias)
 
 
 def stack_two_mlp_layout(tensors: Mapping[str, Any], prefix: str = "") -> Optional[dict]:

@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional
 
 import gymnasium as gym
 import torch
+from torch.nn import functional as F
 
 from rl_lightning.agents.hparams import Params
 from rl_lightning.agents.networks import linear_schedule
@@ -102,9 +103,9 @@ def v_loss(values: torch.Tensor, returns: torch.Tensor, old_values: Optional[tor
            clip_range_vf: Optional[float] = None) -> torch.Tensor:
     """Mean squared error of the value prediction; with ``clip_range_vf``, the larger of the unclipped error
     and the error of the prediction clipped to ``old_values ± clip_range_vf`` (as OpenAI baselines)."""
-    error = (values - returns) ** 2
     if clip_range_vf is None:
-        return error.mean()
+        return F.mse_loss(values, returns)
+    error = (values - returns) ** 2
     clipped = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
     return torch.max(error, (clipped - returns) ** 2).mean()
 
