@@ -55,8 +55,9 @@ def shrunk(command):
         command = re.sub(pattern, replacement, command)
     words = command.split()
     if "--print_config" in words:
-        # The printed config is fed back by the next commands: a budget that --trainer.max_time cuts short.
-        return command.replace("--print_config", "--model.total_steps 20000 --print_config")
+        # The printed config is fed back by the next commands: a budget that --trainer.max_time (2 s) cuts short
+        # with room to spare (PPO trains ~12k env steps/s here).
+        return command.replace("--print_config", "--model.total_steps 60000 --print_config")
     if words[:1] == ["rl-lightning"] and len(words) > 1 and "--help" not in words and "run.yaml" not in words:
         budget = BUDGET.get(words[1], "")
         flag = budget.split()[0] if budget else None
