@@ -1,6 +1,6 @@
 """Quickstart: train the bundled PPO on CartPole-v1 with rl-baselines3-zoo's settings, end to end.
 
-    python examples/quickstart.py                 # 2 seeds x 100k env steps, about a minute on 2 cores
+    python examples/quickstart.py                 # 2 seeds x 100k env steps, about 20 s on 2 cores
     python examples/quickstart.py --total_steps 20000
 
 Runs 2 seeds of ``configs/ppo_cartpole.yaml`` through ``OnlineTrainer.multi_run`` and writes every seed file to
