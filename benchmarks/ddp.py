@@ -5,7 +5,7 @@
 
 Each ``--config`` (an agent config, ``rl_lightning.agents.config``) is measured in turn; by default the zoo's
 CartPole settings, whose update is too small to pay for a collective on a CPU, and ``ppo_cartpole_wide.yaml``, whose
-update is compute-bound (512x512 networks, 512-sample minibatches: see its comments).
+update is compute-bound (512x512 networks, 2,048-sample minibatches: see its comments).
 Equal work per rank: each rank steps ``--steps-per-rank`` env steps, so 2 ranks do twice the total work.
 Each configuration runs in its own ``python`` process (Lightning's DDP launcher starts the second rank by
 re-running this script with ``--child``); the fit's wall time is measured on rank 0 from the first to the

@@ -43,11 +43,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from rl_lightning.data.envs import EnvLike, as_vector_env
-from rl_lightning.direct_steps import count_optimizer_step, lightning_step_machinery_idle
 from rl_lightning.data.rollout import RolloutDataset, Segment
+from rl_lightning.direct_steps import count_optimizer_step, lightning_step_machinery_idle
+from rl_lightning.greedy_evaluation import EVAL_METRICS, GreedyEvaluation
 from rl_lightning.loggers.empty import EmptyCallBack
 from rl_lightning.loggers.fanout import as_call_back
-from rl_lightning.greedy_evaluation import EVAL_METRICS, GreedyEvaluation
 from rl_lightning.protocol import check_agent, greedy_act
 from rl_lightning.recorder import RunRecorder, RunState
 from rl_lightning.resume import (CHECKPOINT_KEY, check_compatible, describe_agent, describe_env, load_hyperparameters,
@@ -55,8 +55,8 @@ from rl_lightning.resume import (CHECKPOINT_KEY, check_compatible, describe_agen
                                  run_entry)
 from rl_lightning.safe_pickle import modules_of
 from rl_lightning.seeding import capture_global_rng, restore_global_rng
-from rl_lightning.train_metrics import TRAIN_METRICS, EpochTrainMetrics
 from rl_lightning.timing import TIMING_LOG_EVERY, StepTimer
+from rl_lightning.train_metrics import TRAIN_METRICS, EpochTrainMetrics
 from rl_lightning.validation import COMPAT_MODES, check_bool, check_budget, check_choice, check_int
 
 # The rollout dataset's len() is its epoch length in segments, read in the main process (num_workers=0), where
@@ -77,7 +77,6 @@ MAX_DEFAULT_SEGMENT_STEPS = 1024
 #: Env steps per Lightning epoch when ``steps_per_epoch`` is not given (rounded up to whole segments): a 100k-step
 #: run has about ten epochs, so epoch-end callbacks, validation and schedulers run several times in a run.
 DEFAULT_STEPS_PER_EPOCH = 10_000
-#: What ``training_step`` logs through ``self.log`` (aggregated per epoch).
 #: Added to ``val_seed`` for the test loop's sub-env seeds, so test episodes start elsewhere than validation's.
 TEST_SEED_OFFSET = 1_000_000
 

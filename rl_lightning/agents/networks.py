@@ -16,10 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "mlp", "TwinCritic", "frozen", "init_mlp_", "init_linear_", "linear_schedule", "flat_dim"]
+__all__ = ["ACTIVATIONS", "ACTIVATION_FUNCTIONS", "mlp", "TwinCritic", "frozen", "init_mlp_", "init_linear_",
+           "linear_schedule", "flat_dim"]
 
 #: Hidden-layer activations by the name the hyperparameters use.
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+#: The same activations as functions, for networks that call them directly rather than through modules.
+ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "tanh") -> nn.Sequential:

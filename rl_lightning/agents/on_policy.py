@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rl_lightning.agents.base import LightningAgent
-from rl_lightning.agents.networks import flat_dim, init_linear_
+from rl_lightning.agents.networks import ACTIVATION_FUNCTIONS, flat_dim, init_linear_
 
 __all__ = ["OnPolicyAgent", "ActorCritic", "RolloutBatch", "gae", "normalize", "explained_variance"]
 
@@ -77,7 +77,7 @@ class ActorCritic(nn.Module):
         actor's layers drawn first, then the critic's, as two separate MLPs draw them."""
         gain = math.sqrt(2)
         for net, head, head_gain in ((0, self.action_head, 0.01), (1, self.value_head, 1.0)):
-            for weight, bias in zip(self.hidden_weights, self.hidden_biases):
+            for weight, bias in self.layers:
                 init_linear_(weight[net], bias[net], generator, orthogonal=params.ortho_init, gain=gain)
             init_linear_(head.weight, head.bias, generator, orthogonal=params.ortho_init, gain=head_gain)
         if self.log_std is not None:
@@ -127,10 +127,6 @@ class ActorCritic(nn.Module):
         log_std = self.log_std.expand_as(out)
         log_prob = (-0.5 * ((actions - out) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         return log_prob, (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
-
-
-#: The hidden activations as functions (ActorCritic calls them directly, not through modules).
-ACTIVATION_FUNCTIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 def head_output(head: nn.Linear, hidden: torch.Tensor) -> torch.Tensor:
@@ -185,11 +181,11 @@ def stack_two_mlp_optimizer_state(state: dict, names: list[str], prefix: str = "
         values = {name: per_param[i][field] for i, name in enumerate(names) if i in per_param and field in per_param[i]}
         if not values:
             continue
-        scalar = all(torch.as_tensor(v).dim() == 0 for v in values.values())
-        if scalar:  # the same count for every parameter: the stacked one keeps it
+        if all(torch.as_tensor(v).dim() == 0 for v in values.values()):
+            # The same count for every parameter (Adam's step): a stacked parameter takes the first one's.
+            first = next(iter(values.values()))
             for j, name in enumerate(new_names):
-                source = name if name in values else next(iter(values.values()))
-                converted.setdefault(j, {})[field] = values.get(name, source)
+                converted.setdefault(j, {})[field] = values.get(name, first)
             continue
         stacked = stack_two_mlp_layout(values, prefix) or values
         for j, name in enumerate(new_names):
